@@ -1,0 +1,142 @@
+"""The chatwire/1 connection state machine, for either side, without I/O.
+
+Rules (PROTOCOL.md §4, §11, §15), stated once here and enforced by the table below:
+
+* A client's first frame is HELLO; until the server accepts one (WELCOME), nothing else may
+  come from the client. A refused HELLO (NICK_IN_USE, NICK_INVALID) leaves the session
+  unregistered, and the client may try again.
+* After WELCOME, HELLO is a violation; so is any server-only type sent by a client.
+* A type this version does not define is skipped: the server answers the non-fatal
+  UNKNOWN_TYPE (after registration); a client ignores it.
+* A fatal error, in either direction, ends the session: the state becomes CLOSED and stays so.
+
+Use: ``receive_data(bytes)``, then ``next_event()`` until it returns None; ``send(event)``
+returns the bytes to write. The socket-owning code decides when bytes move.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from .codec import encode
+from .constants import CLIENT_TYPES, DEFAULT_MAX_FRAME, SERVER_TYPES, FrameType
+from .decoder import FrameDecoder
+from .errors import LocalProtocolError, ProtocolError, ProtocolViolation, UnknownType
+from .events import Error, Event, UnknownFrame, Welcome
+
+
+class Role(enum.Enum):
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class State(enum.Enum):
+    #: The client has not (successfully) said HELLO yet.
+    AWAITING_HELLO = "awaiting-hello"
+    #: WELCOME has been sent/received: the session is registered.
+    REGISTERED = "registered"
+    #: A fatal error or BYE ended the session; nothing more is processed.
+    CLOSED = "closed"
+
+
+#: Which frame types each side may receive, per state. Anything missing is a violation.
+#: (A client before WELCOME can receive an ERROR refusing its HELLO, or a fatal one.)
+RECEIVABLE: dict[tuple[Role, State], frozenset[FrameType]] = {
+    (Role.SERVER, State.AWAITING_HELLO): frozenset({FrameType.HELLO}),
+    (Role.SERVER, State.REGISTERED): CLIENT_TYPES - {FrameType.HELLO},
+    (Role.CLIENT, State.AWAITING_HELLO): frozenset({FrameType.WELCOME, FrameType.ERROR}),
+    (Role.CLIENT, State.REGISTERED): SERVER_TYPES - {FrameType.WELCOME},
+}
+
+
+class Connection:
+    """One side of one chatwire/1 session."""
+
+    def __init__(self, role: Role, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        self.role = role
+        self.state = State.AWAITING_HELLO
+        self._decoder = FrameDecoder(max_frame)
+        self._sendable = SERVER_TYPES if role is Role.SERVER else CLIENT_TYPES
+
+    @property
+    def max_frame(self) -> int:
+        return self._decoder.max_frame
+
+    @max_frame.setter
+    def max_frame(self, value: int) -> None:
+        self._decoder.max_frame = value
+
+    @property
+    def buffered(self) -> int:
+        return self._decoder.buffered
+
+    # -- input --------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        self._decoder.receive_data(data)
+
+    def next_event(self) -> Event | UnknownFrame | None:
+        """The next event from the peer, or None until more bytes arrive.
+
+        Raises :class:`ProtocolError`. A fatal one closes the session; a non-fatal one
+        (UNKNOWN_TYPE) means that one frame was skipped and the session goes on.
+        """
+        if self.state is State.CLOSED:
+            return None
+        try:
+            event = self._decoder.next_event()
+        except ProtocolError:
+            self.state = State.CLOSED
+            raise
+        if event is None:
+            return None
+        if isinstance(event, UnknownFrame):
+            return self._unknown(event)
+        if event.type not in RECEIVABLE[(self.role, self.state)]:
+            self.state = State.CLOSED
+            raise ProtocolViolation(self._violation_text(event.type))
+        if self.role is Role.CLIENT:
+            if isinstance(event, Welcome):
+                self.state = State.REGISTERED
+                self._decoder.max_frame = event.max_frame
+            elif isinstance(event, Error) and event.fatal:
+                self.state = State.CLOSED
+        return event
+
+    def _unknown(self, event: UnknownFrame) -> UnknownFrame | None:
+        if self.role is Role.CLIENT:
+            return event  # §15.1: the client ignores it; shown to the caller for logging.
+        if self.state is State.AWAITING_HELLO:
+            self.state = State.CLOSED
+            raise ProtocolViolation(f"frame type 0x{event.frame_type:02X} before HELLO")
+        raise UnknownType(f"unknown frame type 0x{event.frame_type:02X}")
+
+    def _violation_text(self, ftype: FrameType) -> str:
+        if self.role is Role.SERVER:
+            if self.state is State.AWAITING_HELLO:
+                return f"{ftype.name} before HELLO"
+            if ftype is FrameType.HELLO:
+                return "second HELLO after registration"
+            return f"{ftype.name} is sent by servers, not clients"
+        if self.state is State.AWAITING_HELLO:
+            return f"{ftype.name} before WELCOME"
+        return f"{ftype.name} is sent by clients, not servers"
+
+    # -- output -------------------------------------------------------------------------
+
+    def send(self, event: Event) -> bytes:
+        """The bytes for ``event``; raises :class:`LocalProtocolError` if this side may not."""
+        if event.type not in self._sendable:
+            raise LocalProtocolError(f"a {self.role.value} does not send {event.type.name}")
+        if self.state is State.CLOSED and not isinstance(event, Error):
+            raise LocalProtocolError(f"session closed; cannot send {event.type.name}")
+        if self.role is Role.SERVER:
+            if isinstance(event, Welcome):
+                self.state = State.REGISTERED
+            elif isinstance(event, Error) and event.fatal:
+                self.state = State.CLOSED
+        return encode(event)
+
+    def close(self) -> None:
+        """Mark the session ended (after BYE, or when the transport went away)."""
+        self.state = State.CLOSED
