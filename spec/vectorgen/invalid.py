@@ -1,0 +1,448 @@
+"""frames-invalid.json: one or more malformed inputs for every decoding rule of §14.
+
+The bytes are put together by hand (they cannot come from the schema, which refuses to build
+them); the expected error of each is checked against the construct definitions before the
+file is written, so a vector whose declared error the schema does not produce fails the build.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from ..codec import decode_body_with_construct
+from ..constants import DEFAULT_MAX_FRAME, HARD_MAX_FRAME, MIN_MAX_FRAME, ErrorCode, FrameType
+from ..decoder import FrameSplitter
+from ..errors import ProtocolError
+from .jsonform import document
+
+#: The §14 decoding rules, by the slug each vector's "rule" names (described in the README).
+RULES: dict[str, ErrorCode] = {
+    "length-zero": ErrorCode.MALFORMED,
+    "length-over-limit": ErrorCode.FRAME_TOO_LARGE,
+    "field-overrun": ErrorCode.MALFORMED,
+    "trailing-bytes": ErrorCode.MALFORMED,
+    "invalid-utf8": ErrorCode.INVALID_UTF8,
+    "nul-in-text": ErrorCode.INVALID_UTF8,
+    "bad-magic": ErrorCode.BAD_MAGIC,
+}
+
+
+def frame(ftype: int, body: bytes) -> bytes:
+    """A frame with a correct length field around ``body``."""
+    return struct.pack(">IB", len(body) + 1, ftype) + body
+
+
+def s8(raw: bytes) -> bytes:
+    return bytes((len(raw),)) + raw
+
+
+def s16(raw: bytes) -> bytes:
+    return struct.pack(">H", len(raw)) + raw
+
+
+def u64(value: int) -> bytes:
+    return struct.pack(">Q", value)
+
+
+T = FrameType
+HELLO_HEAD = b"CHAT\x01\x00\x00\x00\x00"  # magic, version 1, caps 0: what precedes the nick
+LOBBY = s8(b"lobby")
+
+#: Byte sequences that strict UTF-8 refuses (§2.2), by kind.
+BAD_UTF8: list[tuple[str, bytes, str]] = [
+    ("overlong-nul", b"a\xc0\x80", "U+0000 as an overlong 2-byte form (C0 80)"),
+    ("overlong-2", b"\xc1\xbf", "an overlong 2-byte form (C1 BF)"),
+    ("overlong-3", b"\xe0\x80\xaf", "'/' as an overlong 3-byte form (E0 80 AF)"),
+    ("overlong-4", b"\xf0\x80\x80\xaf", "'/' as an overlong 4-byte form (F0 80 80 AF)"),
+    ("surrogate-high", b"\xed\xa0\x80", "the surrogate U+D800 (ED A0 80)"),
+    ("surrogate-low", b"x\xed\xbf\xbfx", "the surrogate U+DFFF (ED BF BF) between letters"),
+    ("surrogate-pair", b"\xed\xa0\xbd\xed\xb8\x80", "a CESU-8 surrogate pair for U+1F600"),
+    ("truncated-2", b"ab\xc3", "a 2-byte sequence cut after its lead byte"),
+    ("truncated-4", b"\xf0\x9f\x98", "a 4-byte sequence cut after 3 bytes"),
+    ("truncated-middle", b"\xe2\x82x", "a 3-byte sequence interrupted by an ASCII byte"),
+    ("lone-continuation", b"\x80", "a continuation byte with no lead byte"),
+    ("above-max", b"\xf4\x90\x80\x80", "U+110000, above U+10FFFF (F4 90 80 80)"),
+    ("lead-f5", b"\xf5\x80\x80\x80", "the lead byte F5, never valid"),
+    ("byte-ff", b"\xff", "the byte FF, never valid"),
+]
+
+#: (name, description, bytes, rule, max_frame); the error follows from the rule.
+CASES: list[tuple[str, str, bytes, str, int]] = [
+    # -- length (§3.2): checked on the four length bytes alone, before any body.
+    (
+        "length-zero",
+        "Length 0: not even a type byte.",
+        b"\0\0\0\0",
+        "length-zero",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "length-zero-then-bytes",
+        "Length 0 followed by bytes that look like a frame.",
+        b"\0\0\0\0" + frame(T.PING, u64(1)),
+        "length-zero",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "length-u32-max",
+        "Length 0xFFFFFFFF: refused from the 4 length bytes alone, no body.",
+        b"\xff\xff\xff\xff",
+        "length-over-limit",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "length-over-default",
+        "Length 65537 against the default limit 65536, header only.",
+        struct.pack(">IB", DEFAULT_MAX_FRAME + 1, T.SEND),
+        "length-over-limit",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "length-over-min-max-frame",
+        "Length 1025 against max_frame 1024, header only.",
+        struct.pack(">IB", MIN_MAX_FRAME + 1, T.SEND),
+        "length-over-limit",
+        MIN_MAX_FRAME,
+    ),
+    (
+        "length-over-hard-max",
+        "One byte over the 16 MiB hard maximum.",
+        struct.pack(">I", HARD_MAX_FRAME + 1),
+        "length-over-limit",
+        HARD_MAX_FRAME,
+    ),
+    # -- fields overrunning the frame (§14).
+    (
+        "overrun-str8-length-missing",
+        "JOIN with no body: the str8 length byte is missing.",
+        frame(T.JOIN, b""),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-str8",
+        "JOIN whose str8 claims 5 bytes but 3 follow.",
+        frame(T.JOIN, b"\x05abc"),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-str8-255",
+        "str8 of length 255 in a frame holding 1 byte of it.",
+        frame(T.WHO, b"\xffa"),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-str16-length-half",
+        "SEND whose str16 length has only its first byte.",
+        frame(T.SEND, LOBBY + b"\x00"),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-str16",
+        "SEND whose text claims 256 bytes but 2 follow.",
+        frame(T.SEND, LOBBY + b"\x01\x00hi"),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-u64-ping",
+        "PING whose token has 7 of its 8 bytes.",
+        frame(T.PING, b"\x01" * 7),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-u64-empty",
+        "PONG with no body at all.",
+        frame(T.PONG, b""),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-u64-deliver",
+        "DELIVER cut inside its seq.",
+        frame(T.DELIVER, LOBBY + b"\0\0\0\0"),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-u64-ack",
+        "ACK with a room but no seq.",
+        frame(T.ACK, LOBBY),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-u32-welcome",
+        "WELCOME cut inside max_frame.",
+        frame(T.WELCOME, b"\x01\0\0\0\0\0\x01"),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-u16-error",
+        "ERROR with one byte of its u16 code.",
+        frame(T.ERROR, b"\x02"),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-magic",
+        "HELLO with only 2 bytes of magic: a field overrun, not BAD_MAGIC.",
+        frame(T.HELLO, b"CH"),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-hello-nick-missing",
+        "HELLO ending before its nick.",
+        frame(T.HELLO, HELLO_HEAD),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-roster-count",
+        "ROSTER whose count says 3 members but 2 follow.",
+        frame(T.ROSTER, LOBBY + u64(1) + b"\0\x00\x03" + s8(b"a") + s8(b"b")),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-roster-count-max",
+        "ROSTER whose count says 65535 members and none follow.",
+        frame(T.ROSTER, LOBBY + u64(1) + b"\0\xff\xff"),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "overrun-rooms-entry",
+        "ROOMS whose one entry lacks its u32 member count.",
+        frame(T.ROOMS, b"\0\x00\x01" + LOBBY + b"\0\0"),
+        "field-overrun",
+        DEFAULT_MAX_FRAME,
+    ),
+    # -- trailing bytes after the last field (§14, §15.1: frames never grow fields).
+    (
+        "trailing-ping",
+        "PING with a 9th byte.",
+        frame(T.PING, u64(1) + b"\0"),
+        "trailing-bytes",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "trailing-list",
+        "LIST has no body; one byte follows the type.",
+        frame(T.LIST, b"\0"),
+        "trailing-bytes",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "trailing-send",
+        "SEND with a byte after its text.",
+        frame(T.SEND, LOBBY + s16(b"hi") + b"!"),
+        "trailing-bytes",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "trailing-hello",
+        "HELLO with a byte after its nick.",
+        frame(T.HELLO, HELLO_HEAD + s8(b"alice") + b"\0"),
+        "trailing-bytes",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "trailing-roster",
+        "ROSTER with a byte after its member list.",
+        frame(T.ROSTER, LOBBY + u64(1) + b"\0\x00\x01" + s8(b"a") + b"\0"),
+        "trailing-bytes",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "trailing-bye-short-str16",
+        "BYE whose str16 says 1 byte but 3 follow.",
+        frame(T.BYE, s16(b"a")[:2] + b"abc"),
+        "trailing-bytes",
+        DEFAULT_MAX_FRAME,
+    ),
+    # -- invalid UTF-8 (§2.2), in many kinds and fields.
+    *[
+        (
+            f"utf8-{kind}-send-text",
+            f"SEND text holding {what}.",
+            frame(T.SEND, LOBBY + s16(raw)),
+            "invalid-utf8",
+            DEFAULT_MAX_FRAME,
+        )
+        for kind, raw, what in BAD_UTF8
+    ],
+    (
+        "utf8-hello-nick",
+        "HELLO nick holding a lone continuation byte.",
+        frame(T.HELLO, HELLO_HEAD + s8(b"al\x80ce")),
+        "invalid-utf8",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "utf8-join-room",
+        "JOIN room holding a surrogate.",
+        frame(T.JOIN, s8(b"\xed\xa0\x80")),
+        "invalid-utf8",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "utf8-deliver-sender",
+        "DELIVER sender holding an overlong form.",
+        frame(T.DELIVER, LOBBY + u64(1) + s8(b"\xc0\xaf") + s16(b"")),
+        "invalid-utf8",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "utf8-roster-member",
+        "The second ROSTER member is invalid UTF-8.",
+        frame(T.ROSTER, LOBBY + u64(1) + b"\0\x00\x02" + s8(b"a") + s8(b"\xff")),
+        "invalid-utf8",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "utf8-rooms-name",
+        "A ROOMS entry name above U+10FFFF.",
+        frame(T.ROOMS, b"\0\x00\x01" + s8(b"\xf4\x90\x80\x80") + b"\0\0\0\x01"),
+        "invalid-utf8",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "utf8-error-text",
+        "ERROR text cut inside a sequence.",
+        frame(T.ERROR, b"\x01\x01\x01" + s16(b"in use \xe2\x82")),
+        "invalid-utf8",
+        DEFAULT_MAX_FRAME,
+    ),
+    # -- U+0000 (§2.2): valid UTF-8, still refused, with the same code.
+    (
+        "nul-hello-nick",
+        "HELLO nick holding U+0000.",
+        frame(T.HELLO, HELLO_HEAD + s8(b"al\0ce")),
+        "nul-in-text",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "nul-send-text",
+        "SEND text ending with U+0000.",
+        frame(T.SEND, LOBBY + s16(b"hi\0")),
+        "nul-in-text",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "nul-send-text-only",
+        "SEND text that is one U+0000.",
+        frame(T.SEND, LOBBY + s16(b"\0")),
+        "nul-in-text",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "nul-join-room",
+        "JOIN room starting with U+0000.",
+        frame(T.JOIN, s8(b"\0lobby")),
+        "nul-in-text",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "nul-whisper-text",
+        "WHISPER text holding U+0000 between multi-byte characters.",
+        frame(T.WHISPER, s8(b"bob") + s16("é\0é".encode())),
+        "nul-in-text",
+        DEFAULT_MAX_FRAME,
+    ),
+    # -- magic (§4.1).
+    (
+        "magic-wrong-letter",
+        "HELLO starting with CHAX.",
+        frame(T.HELLO, b"CHAX" + HELLO_HEAD[4:] + s8(b"alice")),
+        "bad-magic",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "magic-lowercase",
+        "HELLO starting with 'chat': the magic is case-sensitive.",
+        frame(T.HELLO, b"chat" + HELLO_HEAD[4:] + s8(b"alice")),
+        "bad-magic",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "magic-zeros",
+        "HELLO starting with four zero bytes.",
+        frame(T.HELLO, b"\0\0\0\0" + HELLO_HEAD[4:] + s8(b"alice")),
+        "bad-magic",
+        DEFAULT_MAX_FRAME,
+    ),
+    # -- check order (§14): length, then type, then body fields in order.
+    (
+        "order-magic-before-trailing",
+        "Bad magic and trailing bytes: the magic comes first.",
+        frame(T.HELLO, b"CHAX" + HELLO_HEAD[4:] + s8(b"alice") + b"junk"),
+        "bad-magic",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "order-utf8-before-overrun",
+        "Invalid room, then a text that overruns: the room, first in order, decides.",
+        frame(T.SEND, s8(b"\xff") + b"\x00\x09hi"),
+        "invalid-utf8",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "order-utf8-before-trailing",
+        "Invalid text, then trailing bytes: INVALID_UTF8.",
+        frame(T.BYE, s16(b"\xc3") + b"\0"),
+        "invalid-utf8",
+        DEFAULT_MAX_FRAME,
+    ),
+    (
+        "order-length-before-body",
+        "Over the limit, and the 7 body bytes present would "
+        "overrun a PING token: the length decides first.",
+        struct.pack(">IB", MIN_MAX_FRAME + 1, T.PING) + b"\0" * 7,
+        "length-over-limit",
+        MIN_MAX_FRAME,
+    ),
+]
+
+
+def outcome(data: bytes, max_frame: int) -> ProtocolError | None:
+    """What the schema-backed splitter makes of ``data``: the first error, or None."""
+    splitter = FrameSplitter(max_frame)
+    splitter.receive_data(data)
+    try:
+        while (split := splitter.next_frame()) is not None:
+            decode_body_with_construct(*split)
+    except ProtocolError as exc:
+        return exc
+    return None
+
+
+def _vector(name: str, description: str, data: bytes, rule: str, max_frame: int) -> dict[str, Any]:
+    code = RULES[rule]
+    error = outcome(data, max_frame)
+    if error is None or error.code != code:
+        raise AssertionError(f"{name}: expected {code.name}, the schema gives {error!r}")
+    return {
+        "name": name,
+        "description": description,
+        "hex": data.hex(),
+        "max_frame": max_frame,
+        "error": code.name,
+        "code": int(code),
+        "rule": rule,
+    }
+
+
+def build() -> str:
+    return document(
+        "Malformed input: a receiver limited to 'max_frame' that is fed 'hex' must fail with "
+        "the error 'error' (numeric 'code'), and treat it as fatal.",
+        [_vector(*case) for case in CASES],
+    )
