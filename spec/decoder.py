@@ -35,7 +35,10 @@ class FrameSplitter:
         self._error: ProtocolError | None = None
 
     def receive_data(self, data: bytes) -> None:
-        """Add bytes read from the peer."""
+        """Add bytes read from the peer. Once the stream is broken they are dropped: it can no
+        longer be framed, and keeping them would let a peer grow the buffer without bound."""
+        if self._error is not None:
+            return
         if self._pos >= _COMPACT_AT:
             del self._buf[: self._pos]
             self._pos = 0
