@@ -1,0 +1,169 @@
+"""spec/fastpath.py must agree with the normative construct definitions in spec/schema.py:
+byte for byte when building, and in value, acceptance and error code when parsing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spec import fastpath
+from spec.codec import (
+    decode_body,
+    decode_body_with_construct,
+    encode,
+    encode_with_construct,
+)
+from spec.constants import FrameType
+from spec.errors import ProtocolError
+from spec.events import Deliver, Event, UnknownFrame
+from tests.frame_strategies import EVENTS
+
+FAST_TYPES = [FrameType.SEND, FrameType.DELIVER, FrameType.ACK, FrameType.PING, FrameType.PONG]
+TYPE_IDS = [t.name for t in FAST_TYPES]
+FAST_EVENTS = st.one_of(*(EVENTS[t] for t in FAST_TYPES))
+
+Outcome = tuple[str, object]
+
+
+def test_the_fast_path_covers_exactly_the_hot_types() -> None:
+    assert set(fastpath.ENCODERS) == set(FAST_TYPES)
+    assert set(fastpath.DECODERS) == set(FAST_TYPES)
+
+
+def outcome(
+    decode: Callable[[int, bytes], Event | UnknownFrame], ftype: int, body: bytes
+) -> Outcome:
+    try:
+        return "ok", decode(ftype, body)
+    except ProtocolError as exc:
+        return "error", exc.code
+
+
+def fast_direct(ftype: int, body: bytes) -> Event | UnknownFrame:
+    return fastpath.DECODERS[FrameType(ftype)](body)  # type: ignore[return-value]
+
+
+def assert_agree(ftype: int, body: bytes) -> None:
+    normative = outcome(decode_body_with_construct, ftype, body)
+    assert outcome(decode_body, ftype, body) == normative, body.hex()
+    assert outcome(fast_direct, ftype, body) == normative, body.hex()
+
+
+# -- (a) building ---------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(FAST_EVENTS)
+def test_fast_encode_is_byte_identical(event: Event) -> None:
+    expected = encode_with_construct(event)
+    assert fastpath.ENCODERS[event.type](event) == expected
+    assert encode(event) == expected
+
+
+# -- (b) round trip -------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(FAST_EVENTS)
+def test_fast_round_trip(event: Event) -> None:
+    body = encode(event)[5:]
+    assert fastpath.DECODERS[event.type](body) == event
+    assert decode_body(event.type, body) == event
+    assert decode_body_with_construct(event.type, body) == event
+
+
+# -- (c) parsing random and mutated bodies ----------------------------------------------------
+
+
+@pytest.mark.parametrize("ftype", FAST_TYPES, ids=TYPE_IDS)
+@settings(max_examples=150, deadline=None)
+@given(body=st.binary(max_size=48))
+def test_random_bodies_get_the_same_verdict(ftype: FrameType, body: bytes) -> None:
+    assert_agree(ftype, body)
+
+
+def length_prefixes(event: Event) -> list[tuple[int, int]]:
+    """(offset, width) of each string length prefix in the body of ``event``."""
+    fields = {
+        FrameType.SEND: [("room", 1), ("text", 2)],
+        FrameType.DELIVER: [("room", 1), ("seq", 0), ("sender", 1), ("text", 2)],
+        FrameType.ACK: [("room", 1), ("seq", 0)],
+    }.get(event.type, [])
+    prefixes, offset = [], 0
+    for name, width in fields:
+        value = getattr(event, name)
+        if width == 0:  # a u64, no prefix
+            offset += 8
+            continue
+        prefixes.append((offset, width))
+        offset += width + len(value.encode())
+    return prefixes
+
+
+@st.composite
+def mutated_body(draw: st.DrawFn) -> tuple[int, bytes]:
+    event = draw(FAST_EVENTS)
+    body = bytearray(encode(event)[5:])
+    prefixes = length_prefixes(event)
+    for _ in range(draw(st.integers(1, 3))):
+        ops = ["truncate", "flip", "insert", "append"] + (["prefix"] if prefixes else [])
+        op = draw(st.sampled_from(ops))
+        at = draw(st.integers(0, len(body)))
+        if op == "truncate":
+            del body[at:]
+        elif op == "flip" and body:
+            i = min(at, len(body) - 1)
+            body[i] ^= draw(st.integers(1, 0xFF))
+        elif op == "insert":
+            body[at:at] = draw(st.binary(min_size=1, max_size=4))
+        elif op == "append":
+            body += draw(st.binary(min_size=1, max_size=4))
+        elif op == "prefix":
+            offset, width = draw(st.sampled_from(prefixes))
+            if offset + width > len(body):
+                continue
+            old = int.from_bytes(body[offset : offset + width], "big")
+            new = draw(
+                st.one_of(
+                    st.integers(0, (1 << (8 * width)) - 1),
+                    st.integers(max(0, old - 3), min((1 << (8 * width)) - 1, old + 3)),
+                )
+            )
+            body[offset : offset + width] = new.to_bytes(width, "big")
+    return event.type, bytes(body)
+
+
+@settings(max_examples=600, deadline=None)
+@given(mutated_body())
+def test_mutated_bodies_get_the_same_verdict(case: tuple[int, bytes]) -> None:
+    assert_agree(*case)
+
+
+@pytest.mark.parametrize(
+    ("ftype", "body"),
+    [
+        (FrameType.SEND, b""),
+        (FrameType.SEND, b"\x00\x00"),
+        (FrameType.SEND, b"\x01\xc3\x00\x00"),
+        (FrameType.SEND, b"\x00\x00\x02\xed\xa0"),
+        (FrameType.SEND, b"\x00\x00\x01\x00"),
+        (FrameType.DELIVER, b"\x00" + b"\x00" * 8 + b"\x01\x00\x00\x00"),
+        (FrameType.DELIVER, b"\x00" + b"\x00" * 7),
+        (FrameType.ACK, b"\x00" + b"\x00" * 9),
+        (FrameType.PING, b""),
+        (FrameType.PONG, b"\x00" * 9),
+    ],
+)
+def test_known_hard_cases_get_the_same_verdict(ftype: FrameType, body: bytes) -> None:
+    assert_agree(ftype, body)
+    assert outcome(decode_body_with_construct, ftype, body)[0] == "error"
+
+
+def test_length_prefix_offsets_point_at_the_prefixes() -> None:
+    event = Deliver(room="ab", seq=1, sender="é", text="xyz")
+    body = encode(event)[5:]
+    found = [(o, w, int.from_bytes(body[o : o + w], "big")) for o, w in length_prefixes(event)]
+    assert found == [(0, 1, 2), (11, 1, 2), (14, 2, 3)]
