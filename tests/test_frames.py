@@ -1,0 +1,77 @@
+"""The server's hand-built encoders produce exactly the bytes of the normative codec."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reference import frames
+from spec.codec import decode_frame, encode
+from spec.constants import MIN_MAX_FRAME, LeaveReason
+from spec.decoder import FrameDecoder
+from spec.events import Ack, Deliver, Joined, Left, RoomEntry, Rooms, Roster, Whisper
+
+names = st.from_regex(r"[A-Za-z0-9_-]{1,32}", fullmatch=True)
+texts = st.text(
+    alphabet=st.characters(
+        blacklist_characters="\x00", categories=("L", "M", "N", "P", "S", "Z", "Cc")
+    )
+)
+
+
+def all_frames(data: bytes, max_frame: int) -> list[object]:
+    decoder = FrameDecoder(max_frame)
+    decoder.receive_data(data)
+    out: list[object] = list(decoder.events())
+    assert decoder.buffered == 0
+    return out
+
+
+@given(names, st.integers(0, 2**64 - 1), names, texts)
+def test_deliver_and_ack_match_codec(room: str, seq: int, sender: str, text: str) -> None:
+    built = frames.deliver(frames.str8(room), seq, frames.str8(sender), frames.str16(text))
+    assert built == encode(Deliver(room, seq, sender, text))
+    assert frames.ack(frames.str8(room), seq) == encode(Ack(room, seq))
+
+
+def test_direct_ack_has_empty_room() -> None:
+    assert frames.ack(b"\x00", 0) == encode(Ack("", 0))
+
+
+@given(names, names, texts, st.sampled_from(list(LeaveReason)))
+def test_presence_and_whisper_match_codec(
+    room: str, nick: str, text: str, reason: LeaveReason
+) -> None:
+    r8, n8 = frames.str8(room), frames.str8(nick)
+    assert frames.joined(r8, n8) == encode(Joined(room, nick))
+    assert frames.left(r8, n8, reason, text) == encode(Left(room, nick, reason, text))
+    assert frames.whisper(n8, text) == encode(Whisper(nick, text))
+
+
+@given(names, st.integers(0, 2**64 - 1), st.lists(names, max_size=5))
+def test_small_roster_is_one_frame_like_codec(room: str, seq: int, members: list[str]) -> None:
+    built = frames.roster(frames.str8(room), seq, [frames.str8(m) for m in members], 65536)
+    assert built == encode(Roster(room, seq, tuple(members)))
+
+
+def test_big_roster_splits_within_max_frame() -> None:
+    members = [f"member-{i:05d}-" + "x" * 18 for i in range(500)]
+    built = frames.roster(frames.str8("big"), 7, [frames.str8(m) for m in members], MIN_MAX_FRAME)
+    parts = all_frames(built, MIN_MAX_FRAME)
+    assert len(parts) > 10
+    assert all(isinstance(p, Roster) and p.seq == 7 and p.room == "big" for p in parts)
+    assert [p.more for p in parts if isinstance(p, Roster)] == [1] * (len(parts) - 1) + [0]
+    got = [m for p in parts if isinstance(p, Roster) for m in p.members]
+    assert got == members
+
+
+def test_rooms_listing_splits_and_matches_codec() -> None:
+    entries = [(f"room{i}", i) for i in range(300)]
+    raw = [frames.room_entry(frames.str8(n), c) for n, c in entries]
+    one = frames.rooms(raw[:3], 65536)
+    assert one == encode(Rooms(tuple(RoomEntry(n, c) for n, c in entries[:3])))
+    assert decode_frame(frames.rooms([], 65536)) == Rooms(())
+    parts = all_frames(frames.rooms(raw, MIN_MAX_FRAME), MIN_MAX_FRAME)
+    assert len(parts) > 1
+    got = [(e.name, e.members) for p in parts if isinstance(p, Rooms) for e in p.rooms]
+    assert got == entries
