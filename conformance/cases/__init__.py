@@ -1,0 +1,1 @@
+"""Conformance cases, one module per PROTOCOL.md section (h2spec style)."""

@@ -1,0 +1,3 @@
+"""Makes ``pytest conformance/cases --server HOST:PORT`` load the conformance plugin."""
+
+pytest_plugins = ("conformance.plugin",)

@@ -1,0 +1,388 @@
+"""The mock client: one raw TCP connection to the server under test, fully recorded.
+
+It speaks chatwire/1 through the spec codec but enforces nothing itself, so a case can send
+anything (``send_raw``) and judge whatever comes back. A reader thread drains the socket from
+the moment the connection opens (a client that stops reading gets cut, §12), decodes frames into
+a queue, logs every one with a timestamp, and answers server PINGs as a real client must (§10.1)
+unless told not to. Every wait takes a deadline, multiplied by the run's ``--timeout-scale``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from spec.codec import decode_body, encode
+from spec.constants import DEFAULT_MAX_FRAME, HARD_MAX_FRAME, Capability, ErrorCode, is_fatal
+from spec.decoder import FrameSplitter
+from spec.errors import ProtocolError
+from spec.events import Error, Event, Hello, Ping, Pong, Roster, UnknownFrame, Welcome
+
+from .errors import HarnessError, TargetUnreachable, Violation
+from .transcript import Transcript
+
+#: Default wait for an answer the server owes right away (seconds, before scaling).
+ANSWER_WAIT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """The connection ended: ``eof`` (FIN), ``reset`` (RST) or ``local`` (we closed it)."""
+
+    how: str
+
+
+@dataclass(frozen=True, slots=True)
+class BadFrame:
+    """The server sent bytes that are not a valid frame; the stream cannot be read further."""
+
+    code: str
+    detail: str
+
+
+Incoming = Event | UnknownFrame | Closed | BadFrame
+Predicate = Callable[[Incoming], bool]
+
+_tokens = itertools.count(0x00C0_FFEE_0000_0001)
+
+
+def describe(item: Incoming | None) -> str:
+    if item is None:
+        return "nothing (timed out)"
+    if isinstance(item, Closed):
+        return (
+            {"eof": "the connection closed (FIN)", "reset": "the connection was reset (RST)"}[
+                item.how
+            ]
+            if item.how in ("eof", "reset")
+            else "the connection closed locally"
+        )
+    if isinstance(item, BadFrame):
+        return f"an undecodable frame ({item.code}: {item.detail})"
+    if isinstance(item, Error):
+        return f"ERROR {item.code_name} (in_reply_to=0x{item.in_reply_to:02X}, {item.text!r})"
+    return repr(item)
+
+
+class MockClient:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        name: str,
+        transcript: Transcript,
+        *,
+        scale: float = 1.0,
+        rcvbuf: int | None = None,
+        auto_pong: bool = True,
+    ) -> None:
+        self.address = address
+        self.name = name
+        self.transcript = transcript
+        self.scale = scale
+        self.rcvbuf = rcvbuf
+        self.auto_pong = auto_pong
+        self.sock: socket.socket | None = None
+        self.welcome: Welcome | None = None
+        self.welcome_roster: list[Roster] = []
+        #: Everything received, in order, with its arrival time (monotonic seconds).
+        self.log: list[tuple[float, Incoming]] = []
+        #: Frames longer than the limit the server had declared when they arrived (§3.2).
+        self.oversize: list[int] = []
+        self.closed: Closed | None = None
+        self._queue: deque[Incoming] = deque()
+        self._cond = threading.Condition()
+        self._send_lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+        self._stopping = False
+        self._limit = DEFAULT_MAX_FRAME
+
+    # -- connection ---------------------------------------------------------------------
+
+    def connect(self, timeout: float = ANSWER_WAIT, *, read: bool = True) -> MockClient:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if self.rcvbuf is not None:  # must precede connect() to shrink the TCP window
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(timeout * self.scale)
+        try:
+            sock.connect(self.address)
+        except OSError as exc:
+            sock.close()
+            where = f"{self.address[0]}:{self.address[1]}"
+            raise TargetUnreachable(f"cannot connect to {where}: {exc}") from None
+        sock.settimeout(None)
+        self.sock = sock
+        self.transcript.note(self.name, f"connected from port {sock.getsockname()[1]}")
+        if read:
+            self.start_reading()
+        return self
+
+    def start_reading(self) -> None:
+        """Start draining the socket (a client created with ``read=False`` stalls until this)."""
+        if self._reader is None:
+            self._reader = threading.Thread(target=self._read_loop, name=self.name, daemon=True)
+            self._reader.start()
+
+    def close(self) -> None:
+        """Close politely (FIN), and stop the reader."""
+        self._stop(abort=False)
+
+    def abort(self) -> None:
+        """Close with a TCP reset, as a crashed client's kernel would."""
+        self._stop(abort=True)
+
+    def _stop(self, *, abort: bool) -> None:
+        sock = self.sock
+        if sock is None or self._stopping:
+            return
+        self._stopping = True
+        self.transcript.note(self.name, "aborting (RST)" if abort else "closing")
+        try:
+            if abort:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00" * 2)
+                sock.shutdown(socket.SHUT_RD)  # wakes the reader without sending anything
+            else:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(timeout=2.0)
+        sock.close()
+
+    # -- sending ------------------------------------------------------------------------
+
+    def send_frame(self, event: Event) -> None:
+        self._send(encode(event), event)
+
+    def send_raw(self, data: bytes, label: str = "raw bytes") -> None:
+        self._send(data, label)
+
+    def send_bytewise(self, data: bytes, label: str) -> None:
+        """Write ``data`` one byte per send call (TCP_NODELAY is on: one byte per segment)."""
+        self.transcript.add(self.name, "send", f"{label} (one byte at a time)", data)
+        sock = self._require_sock()
+        try:
+            for i in range(len(data)):
+                sock.sendall(data[i : i + 1])
+        except OSError as exc:
+            raise Violation("", "the server to read the frame", f"send failed: {exc}") from None
+
+    def _send(self, data: bytes, what: object) -> None:
+        sock = self._require_sock()
+        with self._send_lock:
+            self.transcript.add(self.name, "send", what, data)
+            try:
+                sock.sendall(data)
+            except OSError as exc:
+                self.transcript.note(self.name, f"send failed: {exc}")
+                raise SendFailed(str(exc)) from None
+
+    def _require_sock(self) -> socket.socket:
+        if self.sock is None:
+            raise HarnessError(f"{self.name} is not connected")
+        return self.sock
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        sock = self._require_sock()
+        splitter = FrameSplitter(HARD_MAX_FRAME)
+        while True:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                self._finish(Closed("local" if self._stopping else "reset"))
+                return
+            if not data:
+                self._finish(Closed("local" if self._stopping else "eof"))
+                return
+            splitter.receive_data(data)
+            try:
+                while (frame := splitter.next_frame()) is not None:
+                    self._deliver_frame(*frame)
+            except ProtocolError as exc:
+                self.transcript.note(self.name, f"undecodable frame: {exc.detail}")
+                self._push(BadFrame(exc.code.name, exc.detail))
+                return
+
+    def _deliver_frame(self, ftype: int, body: bytes) -> None:
+        raw = (len(body) + 1).to_bytes(4, "big") + bytes([ftype]) + body
+        if len(body) + 1 > self._limit:
+            self.oversize.append(len(body) + 1)
+        try:
+            event = decode_body(ftype, body)
+        except ProtocolError as exc:
+            self.transcript.add(self.name, "recv", f"undecodable: {exc.detail}", raw)
+            raise
+        self.transcript.add(self.name, "recv", event, raw)
+        if isinstance(event, Welcome):
+            self._limit = event.max_frame
+        if isinstance(event, Ping) and self.auto_pong:
+            with contextlib.suppress(SendFailed):
+                self.send_frame(Pong(event.token))
+        self._push(event)
+
+    def _push(self, item: Incoming) -> None:
+        with self._cond:
+            self.log.append((time.monotonic(), item))
+            self._queue.append(item)
+            self._cond.notify_all()
+
+    def _finish(self, closed: Closed) -> None:
+        self.closed = closed
+        self.transcript.note(self.name, f"connection ended ({closed.how})")
+        self._push(closed)
+
+    def recv_event(self, timeout: float = ANSWER_WAIT) -> Incoming | None:
+        """The next thing received, or None if nothing came within ``timeout`` (scaled)."""
+        deadline = time.monotonic() + timeout * self.scale
+        with self._cond:
+            while not self._queue:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            return self._queue.popleft()
+
+    def expect(
+        self, predicate: Predicate, what: str, req: str, timeout: float = ANSWER_WAIT
+    ) -> tuple[Incoming, list[Incoming]]:
+        """Read until ``predicate`` holds; returns the match and what was skipped before it.
+
+        A close, an undecodable frame or the deadline ends the wait with a :class:`Violation`
+        of ``req`` (unless the predicate accepts the close).
+        """
+        skipped: list[Incoming] = []
+        deadline = time.monotonic() + timeout * self.scale
+        while True:
+            item = self.recv_event(max(0.0, deadline - time.monotonic()) / self.scale)
+            if item is not None and predicate(item):
+                return item, skipped
+            if item is None or isinstance(item, Closed | BadFrame):
+                self.transcript.note(self.name, f"expected {what}; got {describe(item)}")
+                raise Violation(req, what, _actual(item, skipped))
+            skipped.append(item)
+
+    def drain(self) -> list[Incoming]:
+        """Everything queued right now, without waiting."""
+        with self._cond:
+            items = list(self._queue)
+            self._queue.clear()
+        return items
+
+    # -- protocol helpers ---------------------------------------------------------------
+
+    def hello(self, nick: str, caps: int = 0, req: str = "") -> Welcome | Error:
+        """Send HELLO and return the WELCOME or ERROR that answers it."""
+        self.send_frame(Hello(nick=nick, caps=caps))
+        item, skipped = self.expect(
+            lambda e: isinstance(e, Welcome | Error), "WELCOME or ERROR answering HELLO", req
+        )
+        if skipped:
+            raise Violation(req, "nothing before WELCOME but ERROR", _actual(item, skipped))
+        assert isinstance(item, Welcome | Error)
+        if isinstance(item, Welcome):
+            self.welcome = item
+            self.nick = item.nick
+        return item
+
+    def register(self, nick: str, caps: int = 0, req: str = "", roster_req: str = "") -> Welcome:
+        """HELLO, WELCOME and (unless QUIET was granted) the default room's roster."""
+        answer = self.hello(nick, caps, req)
+        if isinstance(answer, Error):
+            raise Violation(req, f"WELCOME for nick {nick!r}", describe(answer))
+        if not answer.caps & Capability.QUIET:
+            self.welcome_roster = self.read_roster(answer.room, roster_req or req, immediate=True)
+        return answer
+
+    def read_roster(self, room: str, req: str, *, immediate: bool = False) -> list[Roster]:
+        """The ROSTER frames for ``room`` up to the one with more=0 (§3.2 splitting)."""
+        frames: list[Roster] = []
+        while True:
+            item, skipped = self.expect(
+                lambda e: isinstance(e, Roster) and e.room == room, f"ROSTER of {room!r}", req
+            )
+            if immediate and skipped:
+                raise Violation(
+                    req, f"ROSTER of {room!r} right after WELCOME", _actual(item, skipped)
+                )
+            assert isinstance(item, Roster)
+            frames.append(item)
+            if not item.more:
+                return frames
+
+    def barrier(self, req: str = "", timeout: float = ANSWER_WAIT) -> list[Incoming]:
+        """PING with a fresh token, read to its PONG; returns everything read before it (§8.5)."""
+        token = next(_tokens)
+        self.send_frame(Ping(token))
+        _, before = self.expect(
+            lambda e: isinstance(e, Pong) and e.token == token, f"PONG {token:#x}", req, timeout
+        )
+        return before
+
+    def expect_error(
+        self,
+        codes: Iterable[ErrorCode],
+        req: str,
+        *,
+        close_req: str | None = None,
+        timeout: float = ANSWER_WAIT,
+    ) -> Error:
+        """Read to an ERROR with one of ``codes``; for a fatal one, then to the close.
+
+        Other frames before the ERROR are skipped. ``close_req`` is blamed when the server
+        closes without ERROR or keeps the connection open after a fatal one (§11.3).
+        """
+        wanted = {int(c) for c in codes}
+        names = " or ".join(ErrorCode(c).name for c in sorted(wanted))
+        close_req = close_req or req
+        item, skipped = self._until_error(timeout)
+        if isinstance(item, Closed):
+            blame = close_req if any(is_fatal(c) for c in wanted) else req
+            raise Violation(blame, f"ERROR {names}", f"{describe(item)} without ERROR")
+        if item is None or isinstance(item, BadFrame):
+            raise Violation(req, f"ERROR {names}", _actual(item, skipped))
+        if item.code not in wanted:
+            raise Violation(req, f"ERROR {names}", describe(item))
+        if item.fatal:
+            self.expect_close(close_req)
+        return item
+
+    def _until_error(
+        self, timeout: float
+    ) -> tuple[Error | Closed | BadFrame | None, list[Incoming]]:
+        skipped: list[Incoming] = []
+        deadline = time.monotonic() + timeout * self.scale
+        while True:
+            item = self.recv_event(max(0.0, deadline - time.monotonic()) / self.scale)
+            if item is None or isinstance(item, Error | Closed | BadFrame):
+                return item, skipped
+            skipped.append(item)
+
+    def expect_close(self, req: str, timeout: float = ANSWER_WAIT) -> Closed:
+        """After a fatal ERROR: nothing more may arrive, and the connection must end."""
+        item = self.recv_event(timeout)
+        if isinstance(item, Closed):
+            return item
+        if item is None:
+            raise Violation(req, "the server to close the connection", "it stayed open")
+        raise Violation(req, "nothing after a fatal ERROR, then the close", describe(item))
+
+
+class SendFailed(HarnessError):
+    """A write to the server failed (it closed or reset the connection)."""
+
+
+def _actual(item: Incoming | None, skipped: list[Incoming]) -> str:
+    text = describe(item)
+    if skipped:
+        shown = ", ".join(describe(s) for s in skipped[:5])
+        more = f" (+{len(skipped) - 5} more)" if len(skipped) > 5 else ""
+        text += f", after {shown}{more}"
+    return text
