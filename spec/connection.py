@@ -19,7 +19,14 @@ from __future__ import annotations
 import enum
 
 from .codec import encode
-from .constants import CLIENT_TYPES, DEFAULT_MAX_FRAME, SERVER_TYPES, FrameType
+from .constants import (
+    CLIENT_TYPES,
+    DEFAULT_MAX_FRAME,
+    HARD_MAX_FRAME,
+    MIN_MAX_FRAME,
+    SERVER_TYPES,
+    FrameType,
+)
 from .decoder import FrameDecoder
 from .errors import LocalProtocolError, ProtocolError, ProtocolViolation, UnknownType
 from .events import Error, Event, UnknownFrame, Welcome
@@ -47,6 +54,12 @@ RECEIVABLE: dict[tuple[Role, State], frozenset[FrameType]] = {
     (Role.CLIENT, State.AWAITING_HELLO): frozenset({FrameType.WELCOME, FrameType.ERROR}),
     (Role.CLIENT, State.REGISTERED): SERVER_TYPES - {FrameType.WELCOME},
 }
+
+
+#: §4.2, §4.4: the frames that open a session; each is sent once, before registration.
+_HANDSHAKE = frozenset({FrameType.HELLO, FrameType.WELCOME})
+#: §4.2: what a server may send before its WELCOME.
+_BEFORE_WELCOME = frozenset({FrameType.WELCOME, FrameType.ERROR})
 
 
 class Connection:
@@ -98,7 +111,8 @@ class Connection:
         if self.role is Role.CLIENT:
             if isinstance(event, Welcome):
                 self.state = State.REGISTERED
-                self._decoder.max_frame = event.max_frame
+                # §3.2: whatever the server advertises, no frame exceeds the hard maximum.
+                self._decoder.max_frame = min(max(event.max_frame, MIN_MAX_FRAME), HARD_MAX_FRAME)
             elif isinstance(event, Error) and event.fatal:
                 self.state = State.CLOSED
         return event
@@ -130,6 +144,16 @@ class Connection:
             raise LocalProtocolError(f"a {self.role.value} does not send {event.type.name}")
         if self.state is State.CLOSED and not isinstance(event, Error):
             raise LocalProtocolError(f"session closed; cannot send {event.type.name}")
+        if self.state is State.REGISTERED and event.type in _HANDSHAKE:
+            raise LocalProtocolError(f"already registered; cannot send {event.type.name}")
+        if (
+            self.role is Role.SERVER
+            and self.state is State.AWAITING_HELLO
+            and event.type not in _BEFORE_WELCOME
+        ):
+            raise LocalProtocolError(
+                f"§4.2: nothing but ERROR precedes WELCOME, not {event.type.name}"
+            )
         if self.role is Role.SERVER:
             if isinstance(event, Welcome):
                 self.state = State.REGISTERED
