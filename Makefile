@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 SERVER ?=
 
-.PHONY: test lint typecheck check-code venv server client conformance bench clean
+.PHONY: test lint typecheck check-code venv server client conformance bench clean vectors
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(PY) -m pytest
+
+# Rebuild spec/vectors/*.json from spec/schema.py (tests fail while they are out of date).
+vectors: $(STAMP)
+	$(PY) -m spec.vectorgen --write
 
 server: $(STAMP)
 	$(PY) -m reference.server --host $(HOST) --port $(PORT)
