@@ -16,7 +16,8 @@ from ..decoder import FrameSplitter
 from ..errors import ProtocolError
 from .jsonform import document
 
-#: The §14 decoding rules, by the slug each vector's "rule" names (described in the README).
+#: The §14 decoding rules, by the slug each vector's "rule" names (described in the README),
+#: and the error code each rule gives.
 RULES: dict[str, ErrorCode] = {
     "length-zero": ErrorCode.MALFORMED,
     "length-over-limit": ErrorCode.FRAME_TOO_LARGE,
@@ -67,349 +68,225 @@ BAD_UTF8: list[tuple[str, bytes, str]] = [
     ("byte-ff", b"\xff", "the byte FF, never valid"),
 ]
 
-#: (name, description, bytes, rule, max_frame); the error follows from the rule.
-CASES: list[tuple[str, str, bytes, str, int]] = [
-    # -- length (§3.2): checked on the four length bytes alone, before any body.
-    (
-        "length-zero",
-        "Length 0: not even a type byte.",
-        b"\0\0\0\0",
-        "length-zero",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "length-zero-then-bytes",
-        "Length 0 followed by bytes that look like a frame.",
-        b"\0\0\0\0" + frame(T.PING, u64(1)),
-        "length-zero",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "length-u32-max",
-        "Length 0xFFFFFFFF: refused from the 4 length bytes alone, no body.",
-        b"\xff\xff\xff\xff",
-        "length-over-limit",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "length-over-default",
-        "Length 65537 against the default limit 65536, header only.",
-        struct.pack(">IB", DEFAULT_MAX_FRAME + 1, T.SEND),
-        "length-over-limit",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "length-over-min-max-frame",
-        "Length 1025 against max_frame 1024, header only.",
-        struct.pack(">IB", MIN_MAX_FRAME + 1, T.SEND),
-        "length-over-limit",
-        MIN_MAX_FRAME,
-    ),
-    (
-        "length-over-hard-max",
-        "One byte over the 16 MiB hard maximum.",
-        struct.pack(">I", HARD_MAX_FRAME + 1),
-        "length-over-limit",
-        HARD_MAX_FRAME,
-    ),
-    # -- fields overrunning the frame (§14).
-    (
-        "overrun-str8-length-missing",
-        "JOIN with no body: the str8 length byte is missing.",
-        frame(T.JOIN, b""),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-str8",
-        "JOIN whose str8 claims 5 bytes but 3 follow.",
-        frame(T.JOIN, b"\x05abc"),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-str8-255",
-        "str8 of length 255 in a frame holding 1 byte of it.",
-        frame(T.WHO, b"\xffa"),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-str16-length-half",
-        "SEND whose str16 length has only its first byte.",
-        frame(T.SEND, LOBBY + b"\x00"),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-str16",
-        "SEND whose text claims 256 bytes but 2 follow.",
-        frame(T.SEND, LOBBY + b"\x01\x00hi"),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-u64-ping",
-        "PING whose token has 7 of its 8 bytes.",
-        frame(T.PING, b"\x01" * 7),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-u64-empty",
-        "PONG with no body at all.",
-        frame(T.PONG, b""),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-u64-deliver",
-        "DELIVER cut inside its seq.",
-        frame(T.DELIVER, LOBBY + b"\0\0\0\0"),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-u64-ack",
-        "ACK with a room but no seq.",
-        frame(T.ACK, LOBBY),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-u32-welcome",
-        "WELCOME cut inside max_frame.",
-        frame(T.WELCOME, b"\x01\0\0\0\0\0\x01"),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-u16-error",
-        "ERROR with one byte of its u16 code.",
-        frame(T.ERROR, b"\x02"),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-magic",
-        "HELLO with only 2 bytes of magic: a field overrun, not BAD_MAGIC.",
-        frame(T.HELLO, b"CH"),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-hello-nick-missing",
-        "HELLO ending before its nick.",
-        frame(T.HELLO, HELLO_HEAD),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-roster-count",
-        "ROSTER whose count says 3 members but 2 follow.",
-        frame(T.ROSTER, LOBBY + u64(1) + b"\0\x00\x03" + s8(b"a") + s8(b"b")),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-roster-count-max",
-        "ROSTER whose count says 65535 members and none follow.",
-        frame(T.ROSTER, LOBBY + u64(1) + b"\0\xff\xff"),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "overrun-rooms-entry",
-        "ROOMS whose one entry lacks its u32 member count.",
-        frame(T.ROOMS, b"\0\x00\x01" + LOBBY + b"\0\0"),
-        "field-overrun",
-        DEFAULT_MAX_FRAME,
-    ),
-    # -- trailing bytes after the last field (§14, §15.1: frames never grow fields).
-    (
-        "trailing-ping",
-        "PING with a 9th byte.",
-        frame(T.PING, u64(1) + b"\0"),
-        "trailing-bytes",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "trailing-list",
-        "LIST has no body; one byte follows the type.",
-        frame(T.LIST, b"\0"),
-        "trailing-bytes",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "trailing-send",
-        "SEND with a byte after its text.",
-        frame(T.SEND, LOBBY + s16(b"hi") + b"!"),
-        "trailing-bytes",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "trailing-hello",
-        "HELLO with a byte after its nick.",
-        frame(T.HELLO, HELLO_HEAD + s8(b"alice") + b"\0"),
-        "trailing-bytes",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "trailing-roster",
-        "ROSTER with a byte after its member list.",
-        frame(T.ROSTER, LOBBY + u64(1) + b"\0\x00\x01" + s8(b"a") + b"\0"),
-        "trailing-bytes",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "trailing-bye-short-str16",
-        "BYE whose str16 says 1 byte but 3 follow.",
-        frame(T.BYE, s16(b"a")[:2] + b"abc"),
-        "trailing-bytes",
-        DEFAULT_MAX_FRAME,
-    ),
-    # -- invalid UTF-8 (§2.2), in many kinds and fields.
-    *[
+Case = tuple[str, str, bytes]  # name, description, input
+
+#: The vectors of each rule, as (name, description, input).
+CASES: dict[str, list[Case]] = {
+    # §3.2: the length is checked on its four bytes alone, before any body.
+    "length-zero": [
+        ("length-zero", "Length 0: not even a type byte.", b"\0\0\0\0"),
         (
-            f"utf8-{kind}-send-text",
-            f"SEND text holding {what}.",
-            frame(T.SEND, LOBBY + s16(raw)),
-            "invalid-utf8",
-            DEFAULT_MAX_FRAME,
-        )
-        for kind, raw, what in BAD_UTF8
+            "length-zero-then-bytes",
+            "Length 0 followed by bytes that look like a frame.",
+            b"\0\0\0\0" + frame(T.PING, u64(1)),
+        ),
     ],
-    (
-        "utf8-hello-nick",
-        "HELLO nick holding a lone continuation byte.",
-        frame(T.HELLO, HELLO_HEAD + s8(b"al\x80ce")),
-        "invalid-utf8",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "utf8-join-room",
-        "JOIN room holding a surrogate.",
-        frame(T.JOIN, s8(b"\xed\xa0\x80")),
-        "invalid-utf8",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "utf8-deliver-sender",
-        "DELIVER sender holding an overlong form.",
-        frame(T.DELIVER, LOBBY + u64(1) + s8(b"\xc0\xaf") + s16(b"")),
-        "invalid-utf8",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "utf8-roster-member",
-        "The second ROSTER member is invalid UTF-8.",
-        frame(T.ROSTER, LOBBY + u64(1) + b"\0\x00\x02" + s8(b"a") + s8(b"\xff")),
-        "invalid-utf8",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "utf8-rooms-name",
-        "A ROOMS entry name above U+10FFFF.",
-        frame(T.ROOMS, b"\0\x00\x01" + s8(b"\xf4\x90\x80\x80") + b"\0\0\0\x01"),
-        "invalid-utf8",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "utf8-error-text",
-        "ERROR text cut inside a sequence.",
-        frame(T.ERROR, b"\x01\x01\x01" + s16(b"in use \xe2\x82")),
-        "invalid-utf8",
-        DEFAULT_MAX_FRAME,
-    ),
-    # -- U+0000 (§2.2): valid UTF-8, still refused, with the same code.
-    (
-        "nul-hello-nick",
-        "HELLO nick holding U+0000.",
-        frame(T.HELLO, HELLO_HEAD + s8(b"al\0ce")),
-        "nul-in-text",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "nul-send-text",
-        "SEND text ending with U+0000.",
-        frame(T.SEND, LOBBY + s16(b"hi\0")),
-        "nul-in-text",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "nul-send-text-only",
-        "SEND text that is one U+0000.",
-        frame(T.SEND, LOBBY + s16(b"\0")),
-        "nul-in-text",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "nul-join-room",
-        "JOIN room starting with U+0000.",
-        frame(T.JOIN, s8(b"\0lobby")),
-        "nul-in-text",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "nul-whisper-text",
-        "WHISPER text holding U+0000 between multi-byte characters.",
-        frame(T.WHISPER, s8(b"bob") + s16("é\0é".encode())),
-        "nul-in-text",
-        DEFAULT_MAX_FRAME,
-    ),
-    # -- magic (§4.1).
-    (
-        "magic-wrong-letter",
-        "HELLO starting with CHAX.",
-        frame(T.HELLO, b"CHAX" + HELLO_HEAD[4:] + s8(b"alice")),
-        "bad-magic",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "magic-lowercase",
-        "HELLO starting with 'chat': the magic is case-sensitive.",
-        frame(T.HELLO, b"chat" + HELLO_HEAD[4:] + s8(b"alice")),
-        "bad-magic",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "magic-zeros",
-        "HELLO starting with four zero bytes.",
-        frame(T.HELLO, b"\0\0\0\0" + HELLO_HEAD[4:] + s8(b"alice")),
-        "bad-magic",
-        DEFAULT_MAX_FRAME,
-    ),
-    # -- check order (§14): length, then type, then body fields in order.
-    (
-        "order-magic-before-trailing",
-        "Bad magic and trailing bytes: the magic comes first.",
-        frame(T.HELLO, b"CHAX" + HELLO_HEAD[4:] + s8(b"alice") + b"junk"),
-        "bad-magic",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "order-utf8-before-overrun",
-        "Invalid room, then a text that overruns: the room, first in order, decides.",
-        frame(T.SEND, s8(b"\xff") + b"\x00\x09hi"),
-        "invalid-utf8",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "order-utf8-before-trailing",
-        "Invalid text, then trailing bytes: INVALID_UTF8.",
-        frame(T.BYE, s16(b"\xc3") + b"\0"),
-        "invalid-utf8",
-        DEFAULT_MAX_FRAME,
-    ),
-    (
-        "order-length-before-body",
-        "Over the limit, and the 7 body bytes present would "
-        "overrun a PING token: the length decides first.",
-        struct.pack(">IB", MIN_MAX_FRAME + 1, T.PING) + b"\0" * 7,
-        "length-over-limit",
-        MIN_MAX_FRAME,
-    ),
-]
+    "length-over-limit": [
+        (
+            "length-u32-max",
+            "Length 0xFFFFFFFF: refused from the 4 length bytes alone.",
+            b"\xff\xff\xff\xff",
+        ),
+        (
+            "length-over-default",
+            "Length 65537 against the default limit 65536, header only.",
+            struct.pack(">IB", DEFAULT_MAX_FRAME + 1, T.SEND),
+        ),
+        (
+            "length-over-min-max-frame",
+            "Length 1025 against max_frame 1024, header only.",
+            struct.pack(">IB", MIN_MAX_FRAME + 1, T.SEND),
+        ),
+        (
+            "length-over-hard-max",
+            "One byte over the 16 MiB hard maximum.",
+            struct.pack(">I", HARD_MAX_FRAME + 1),
+        ),
+        (
+            "order-length-before-body",
+            "Over the limit, and the 7 body bytes present would "
+            "overrun a PING token: the length decides first.",
+            struct.pack(">IB", MIN_MAX_FRAME + 1, T.PING) + b"\0" * 7,
+        ),
+    ],
+    # §14: a field overrunning the frame.
+    "field-overrun": [
+        (
+            "overrun-str8-length-missing",
+            "JOIN with no body: the str8 length byte is missing.",
+            frame(T.JOIN, b""),
+        ),
+        ("overrun-str8", "JOIN whose str8 claims 5 bytes but 3 follow.", frame(T.JOIN, b"\x05abc")),
+        (
+            "overrun-str8-255",
+            "WHO whose str8 claims 255 bytes but 1 follows.",
+            frame(T.WHO, b"\xffa"),
+        ),
+        (
+            "overrun-str16-length-half",
+            "SEND whose str16 length has only its first byte.",
+            frame(T.SEND, LOBBY + b"\x00"),
+        ),
+        (
+            "overrun-str16",
+            "SEND whose text claims 256 bytes but 2 follow.",
+            frame(T.SEND, LOBBY + b"\x01\x00hi"),
+        ),
+        ("overrun-u64-ping", "PING whose token has 7 of its 8 bytes.", frame(T.PING, b"\x01" * 7)),
+        ("overrun-u64-empty", "PONG with no body at all.", frame(T.PONG, b"")),
+        (
+            "overrun-u64-deliver",
+            "DELIVER cut inside its seq.",
+            frame(T.DELIVER, LOBBY + b"\0\0\0\0"),
+        ),
+        ("overrun-u64-ack", "ACK with a room but no seq.", frame(T.ACK, LOBBY)),
+        (
+            "overrun-u32-welcome",
+            "WELCOME cut inside max_frame.",
+            frame(T.WELCOME, b"\x01\0\0\0\0\0\x01"),
+        ),
+        ("overrun-u16-error", "ERROR with one byte of its u16 code.", frame(T.ERROR, b"\x02")),
+        (
+            "overrun-magic",
+            "HELLO with only 2 bytes of magic: a field overrun, not BAD_MAGIC.",
+            frame(T.HELLO, b"CH"),
+        ),
+        ("overrun-hello-nick-missing", "HELLO ending before its nick.", frame(T.HELLO, HELLO_HEAD)),
+        (
+            "overrun-roster-count",
+            "ROSTER whose count says 3 members but 2 follow.",
+            frame(T.ROSTER, LOBBY + u64(1) + b"\0\x00\x03" + s8(b"a") + s8(b"b")),
+        ),
+        (
+            "overrun-roster-count-max",
+            "ROSTER whose count says 65535 members and none follow.",
+            frame(T.ROSTER, LOBBY + u64(1) + b"\0\xff\xff"),
+        ),
+        (
+            "overrun-rooms-entry",
+            "ROOMS whose one entry lacks its u32 member count.",
+            frame(T.ROOMS, b"\0\x00\x01" + LOBBY + b"\0\0"),
+        ),
+    ],
+    # §14, §15.1: bytes after the last field (frames never grow fields).
+    "trailing-bytes": [
+        ("trailing-ping", "PING with a 9th byte.", frame(T.PING, u64(1) + b"\0")),
+        ("trailing-list", "LIST has no body; one byte follows the type.", frame(T.LIST, b"\0")),
+        (
+            "trailing-send",
+            "SEND with a byte after its text.",
+            frame(T.SEND, LOBBY + s16(b"hi") + b"!"),
+        ),
+        (
+            "trailing-hello",
+            "HELLO with a byte after its nick.",
+            frame(T.HELLO, HELLO_HEAD + s8(b"alice") + b"\0"),
+        ),
+        (
+            "trailing-roster",
+            "ROSTER with a byte after its member list.",
+            frame(T.ROSTER, LOBBY + u64(1) + b"\0\x00\x01" + s8(b"a") + b"\0"),
+        ),
+        (
+            "trailing-bye-short-str16",
+            "BYE whose str16 says 1 byte but 3 follow.",
+            frame(T.BYE, b"\x00\x01abc"),
+        ),
+    ],
+    # §2.2: not strict UTF-8, in many kinds and in every kind of text field.
+    "invalid-utf8": [
+        *[
+            (
+                f"utf8-{kind}-send-text",
+                f"SEND text holding {what}.",
+                frame(T.SEND, LOBBY + s16(raw)),
+            )
+            for kind, raw, what in BAD_UTF8
+        ],
+        (
+            "utf8-hello-nick",
+            "HELLO nick holding a lone continuation byte.",
+            frame(T.HELLO, HELLO_HEAD + s8(b"al\x80ce")),
+        ),
+        ("utf8-join-room", "JOIN room holding a surrogate.", frame(T.JOIN, s8(b"\xed\xa0\x80"))),
+        (
+            "utf8-deliver-sender",
+            "DELIVER sender holding an overlong form.",
+            frame(T.DELIVER, LOBBY + u64(1) + s8(b"\xc0\xaf") + s16(b"")),
+        ),
+        (
+            "utf8-roster-member",
+            "The second ROSTER member is invalid UTF-8.",
+            frame(T.ROSTER, LOBBY + u64(1) + b"\0\x00\x02" + s8(b"a") + s8(b"\xff")),
+        ),
+        (
+            "utf8-rooms-name",
+            "A ROOMS entry name above U+10FFFF.",
+            frame(T.ROOMS, b"\0\x00\x01" + s8(b"\xf4\x90\x80\x80") + b"\0\0\0\x01"),
+        ),
+        (
+            "utf8-error-text",
+            "ERROR text cut inside a sequence.",
+            frame(T.ERROR, b"\x01\x01\x01" + s16(b"in use \xe2\x82")),
+        ),
+        (
+            "order-utf8-before-overrun",
+            "Invalid room, then a text that overruns: the room, first in order, decides.",
+            frame(T.SEND, s8(b"\xff") + b"\x00\x09hi"),
+        ),
+        (
+            "order-utf8-before-trailing",
+            "Invalid text, then trailing bytes: INVALID_UTF8.",
+            frame(T.BYE, s16(b"\xc3") + b"\0"),
+        ),
+    ],
+    # §2.2: U+0000 is valid UTF-8 and still refused, with the same code.
+    "nul-in-text": [
+        (
+            "nul-hello-nick",
+            "HELLO nick holding U+0000.",
+            frame(T.HELLO, HELLO_HEAD + s8(b"al\0ce")),
+        ),
+        ("nul-send-text", "SEND text ending with U+0000.", frame(T.SEND, LOBBY + s16(b"hi\0"))),
+        ("nul-send-text-only", "SEND text that is one U+0000.", frame(T.SEND, LOBBY + s16(b"\0"))),
+        ("nul-join-room", "JOIN room starting with U+0000.", frame(T.JOIN, s8(b"\0lobby"))),
+        (
+            "nul-whisper-text",
+            "WHISPER text holding U+0000 between multi-byte characters.",
+            frame(T.WHISPER, s8(b"bob") + s16("é\0é".encode())),
+        ),
+    ],
+    # §4.1: HELLO must start with the magic.
+    "bad-magic": [
+        (
+            "magic-wrong-letter",
+            "HELLO starting with CHAX.",
+            frame(T.HELLO, b"CHAX" + HELLO_HEAD[4:] + s8(b"alice")),
+        ),
+        (
+            "magic-lowercase",
+            "HELLO starting with 'chat': the magic is case-sensitive.",
+            frame(T.HELLO, b"chat" + HELLO_HEAD[4:] + s8(b"alice")),
+        ),
+        (
+            "magic-zeros",
+            "HELLO starting with four zero bytes.",
+            frame(T.HELLO, b"\0\0\0\0" + HELLO_HEAD[4:] + s8(b"alice")),
+        ),
+        (
+            "order-magic-before-trailing",
+            "Bad magic and trailing bytes: the magic comes first.",
+            frame(T.HELLO, b"CHAX" + HELLO_HEAD[4:] + s8(b"alice") + b"junk"),
+        ),
+    ],
+}
+
+#: The vectors run against a limit other than the default 65536.
+LIMITS: dict[str, int] = {
+    "length-over-min-max-frame": MIN_MAX_FRAME,
+    "length-over-hard-max": HARD_MAX_FRAME,
+    "order-length-before-body": MIN_MAX_FRAME,
+}
 
 
 def outcome(data: bytes, max_frame: int) -> ProtocolError | None:
@@ -424,8 +301,9 @@ def outcome(data: bytes, max_frame: int) -> ProtocolError | None:
     return None
 
 
-def _vector(name: str, description: str, data: bytes, rule: str, max_frame: int) -> dict[str, Any]:
+def _vector(rule: str, name: str, description: str, data: bytes) -> dict[str, Any]:
     code = RULES[rule]
+    max_frame = LIMITS.get(name, DEFAULT_MAX_FRAME)
     error = outcome(data, max_frame)
     if error is None or error.code != code:
         raise AssertionError(f"{name}: expected {code.name}, the schema gives {error!r}")
@@ -444,5 +322,5 @@ def build() -> str:
     return document(
         "Malformed input: a receiver limited to 'max_frame' that is fed 'hex' must fail with "
         "the error 'error' (numeric 'code'), and treat it as fatal.",
-        [_vector(*case) for case in CASES],
+        [_vector(rule, *case) for rule, cases in CASES.items() for case in cases],
     )
