@@ -291,7 +291,7 @@ def render_frame(number: int, ftype: FrameType) -> str:
     lines = [
         f"### 17.{number} {ftype.name} (0x{ftype.value:02X})",
         "",
-        f"Direction: {_direction(ftype)}. Defined in {', '.join(doc.sections)}: {purpose} "
+        f"Direction: {_direction(ftype)}. Defined in {', '.join(doc.sections)}: {purpose}",
         f"Body: {_size(fields)}.",
         "",
     ]
