@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 SERVER ?=
 
-.PHONY: test lint typecheck check-code venv server client conformance bench clean vectors
+.PHONY: test lint typecheck check-code venv server client conformance bench clean vectors docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: lint typecheck
 # Rebuild spec/vectors/*.json from spec/schema.py (tests fail while they are out of date).
 vectors: $(STAMP)
 	$(PY) -m spec.vectorgen --write
+
+# Regenerate PROTOCOL.md §17/§18 from spec/schema.py and spec/constants.py (tests fail while stale).
+docs: $(STAMP)
+	$(PY) -m spec.doctables --write
 
 server: $(STAMP)
 	$(PY) -m reference.server --host $(HOST) --port $(PORT)
