@@ -1,0 +1,336 @@
+"""The three wires the bench speaks, one per kind of server, behind one small interface.
+
+- ``chatwire``: chatwire/1 (HELLO with QUIET, JOIN, SEND; counts DELIVER and ACK).
+- ``raw``: the raw relay baseline. Senders write pre-encoded DELIVER frames and the relay
+  copies them to every other socket; receivers count them exactly like chatwire DELIVERs.
+- ``line``: the naive baseline. First line is the nick, every later line is a message;
+  receivers count newlines.
+
+Receivers walk frame headers (or count newlines) instead of decoding: the harness must cost
+far less per delivery than any server it measures. Every message's text starts with a
+20-digit ``time.monotonic_ns()`` stamp (CLOCK_MONOTONIC is one clock for every process on
+the machine), read back on a sample of deliveries for end-to-end latency.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Final
+
+from spec.codec import decode_body, encode
+from spec.constants import HARD_MAX_FRAME, Capability, FrameType
+from spec.errors import ProtocolError
+from spec.events import Deliver, Error, Hello, Join, Ping, Pong, Roster, Send, Welcome
+
+STAMP_DIGITS: Final = 20
+_LEN = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_DELIVER: Final = int(FrameType.DELIVER)
+_ACK: Final = int(FrameType.ACK)
+_PING: Final = int(FrameType.PING)
+_ERROR: Final = int(FrameType.ERROR)
+#: The raw relay announces each accepted socket with this frame (a PONG, token 0).
+RAW_READY: Final = encode(Pong(0))
+
+DIALECTS: Final = ("chatwire", "raw", "line")
+
+
+def message_text(payload: int, now_ns: int) -> bytes:
+    """A message text of ``payload`` bytes (at least the stamp) starting with the stamp."""
+    return b"%020d" % now_ns + b"x" * max(0, payload - STAMP_DIGITS)
+
+
+class Stream:
+    """One connection's view of its incoming bytes: handshake first, then counting.
+
+    ``feed`` returns bytes to write back (PONGs, the JOIN after WELCOME). Counters are plain
+    attributes so the worker can sum them; ``reset_counts`` starts a new run.
+    """
+
+    def __init__(self, nick: str, room: str, join: bool, sample_every: int) -> None:
+        self.nick = nick
+        self.room = room
+        self.join = join
+        self.sample_every = max(1, sample_every)
+        self.ready = False
+        self.failure: str | None = None
+        self.welcome: Welcome | None = None
+        self.error_codes: list[int] = []
+        self.base_seq: int | None = None
+        self.reset_counts()
+
+    def reset_counts(self) -> None:
+        self.delivered = 0
+        self.acked = 0
+        self.last_ack_ns = 0
+        self.dup = 0
+        self.reordered = 0
+        self.bad_seq = 0
+        self.bytes_in = 0
+        self.first_rx_ns = 0
+        self.last_rx_ns = 0
+        self.latencies_ns: list[int] = []
+        self._seen = bytearray()
+        self._last_seq = 0
+
+    def opening(self) -> bytes:
+        raise NotImplementedError
+
+    def feed(self, data: bytes, now_ns: int) -> bytes:
+        raise NotImplementedError
+
+
+class FrameStream(Stream):
+    """chatwire and raw: length-prefixed frames, DELIVERs counted from their headers."""
+
+    def __init__(self, nick: str, room: str, join: bool, sample_every: int) -> None:
+        super().__init__(nick, room, join, sample_every)
+        self._buf = bytearray()
+
+    def feed(self, data: bytes, now_ns: int) -> bytes:
+        self.bytes_in += len(data)
+        if self._buf:
+            self._buf += data
+            buf: bytes | bytearray = self._buf
+        else:
+            buf = data
+        out, pos = b"", 0
+        if not self.ready:
+            out, pos = self._setup(buf)
+        if self.ready and self.failure is None:
+            reply, pos = self._walk(buf, pos, now_ns)
+            out += reply
+        if buf is self._buf:
+            del self._buf[:pos]
+        elif pos < len(buf):
+            self._buf = bytearray(buf[pos:])
+        return out
+
+    def _frame_at(self, buf: bytes | bytearray, start: int) -> tuple[int, int, int] | None:
+        """(type, body start, end) of the frame at ``start`` if it is whole."""
+        if len(buf) - start < 5:
+            return None
+        (length,) = _LEN.unpack_from(buf, start)
+        if length == 0 or length > HARD_MAX_FRAME:
+            self.failure = f"unframeable length {length}"
+            return None
+        end = start + 4 + length
+        return (buf[start + 4], start + 5, end) if end <= len(buf) else None
+
+    def _setup(self, buf: bytes | bytearray) -> tuple[bytes, int]:
+        """Decode handshake frames fully (they are few); stop right after becoming ready."""
+        pos, out = 0, b""
+        while self.failure is None and (frame := self._frame_at(buf, pos)) is not None:
+            ftype, body, end = frame
+            pos = end
+            out += self._setup_frame(ftype, bytes(buf[body:end]))
+            if self.ready:
+                return out, pos
+        return out, pos
+
+    def _setup_frame(self, ftype: int, body: bytes) -> bytes:
+        raise NotImplementedError
+
+    def _walk(self, buf: bytes | bytearray, pos: int, now_ns: int) -> tuple[bytes, int]:
+        """The hot loop: count frames by type, check DELIVER/ACK seqs, answer PINGs."""
+        end_all, out = len(buf), b""
+        last_deliver = -1
+        delivered_before, acked_before = self.delivered, self.acked
+        unpack_len, unpack_u64 = _LEN.unpack_from, _U64.unpack_from
+        while end_all - pos >= 5:
+            (length,) = unpack_len(buf, pos)
+            end = pos + 4 + length
+            if length == 0 or length > HARD_MAX_FRAME:
+                self.failure = f"unframeable length {length}"
+                break
+            if end > end_all:
+                break
+            ftype = buf[pos + 4]
+            if ftype in (_DELIVER, _ACK):
+                (seq,) = unpack_u64(buf, pos + 6 + buf[pos + 5])
+                self._mark(seq)
+                if ftype == _DELIVER:
+                    self.delivered += 1
+                    last_deliver = pos
+                else:
+                    self.acked += 1
+            elif ftype == _PING:
+                out += encode(Pong(unpack_u64(buf, pos + 5)[0]))
+            elif ftype == _ERROR:
+                self.error_codes.append(struct.unpack_from(">H", buf, pos + 5)[0])
+            pos = end
+        if self.acked != acked_before:
+            self.last_ack_ns = now_ns
+        if self.delivered != delivered_before:
+            self.last_rx_ns = now_ns
+            if not self.first_rx_ns:
+                self.first_rx_ns = now_ns
+            every = self.sample_every
+            if self.delivered // every != delivered_before // every:
+                self.latencies_ns.append(now_ns - _deliver_stamp(buf, last_deliver))
+        return out, pos
+
+    def _mark(self, seq: int) -> None:
+        if self.base_seq is None:
+            return
+        index = seq - self.base_seq - 1
+        if index < 0 or index > 50_000_000:
+            self.bad_seq += 1
+            return
+        seen = self._seen
+        if index >= len(seen):
+            seen.extend(bytes(max(index + 1 - len(seen), len(seen))))
+        if seen[index]:
+            self.dup += 1
+        else:
+            seen[index] = 1
+        if seq < self._last_seq:
+            self.reordered += 1
+        self._last_seq = seq
+
+
+def _deliver_stamp(buf: bytes | bytearray, pos: int) -> int:
+    """The stamp at the start of the text of the DELIVER frame at ``pos``."""
+    sender_at = pos + 5 + 1 + buf[pos + 5] + 8
+    text_at = sender_at + 1 + buf[sender_at] + 2
+    try:
+        return int(buf[text_at : text_at + STAMP_DIGITS])
+    except ValueError:
+        return 0
+
+
+class ChatwireStream(FrameStream):
+    def opening(self) -> bytes:
+        return encode(Hello(self.nick, caps=int(Capability.QUIET)))
+
+    def _setup_frame(self, ftype: int, body: bytes) -> bytes:
+        try:
+            event = decode_body(ftype, body)
+        except ProtocolError as exc:
+            self.failure = f"server sent a bad frame: {exc!r}"
+            return b""
+        if isinstance(event, Welcome):
+            self.welcome = event
+            if not self.join:
+                self.ready = True
+                return b""
+            return encode(Join(self.room))
+        if isinstance(event, Roster) and event.room == self.room.lower() and not event.more:
+            self.base_seq = event.seq
+            self.ready = True
+        elif isinstance(event, Ping):
+            return encode(Pong(event.token))
+        elif isinstance(event, Error):
+            self.error_codes.append(event.code)
+            if event.fatal or self.welcome is None:
+                self.failure = f"ERROR {event.code_name}: {event.text}"
+        return b""
+
+
+class RawStream(FrameStream):
+    """The relay needs no handshake; it says when the socket is on its list."""
+
+    def opening(self) -> bytes:
+        return b""
+
+    def _setup_frame(self, ftype: int, body: bytes) -> bytes:
+        if ftype == FrameType.PONG:
+            self.base_seq = 0
+            self.ready = True
+        return b""
+
+
+class LineStream(Stream):
+    """The naive baseline: newline-framed text, one message per line."""
+
+    def __init__(self, nick: str, room: str, join: bool, sample_every: int) -> None:
+        super().__init__(nick, room, join, sample_every)
+        self._tail = b""
+
+    def opening(self) -> bytes:
+        return self.nick.encode() + b"\n"
+
+    def feed(self, data: bytes, now_ns: int) -> bytes:
+        self.bytes_in += len(data)
+        if not self.ready:
+            data = self._tail + data
+            cut = data.find(b"\n")
+            if cut < 0:
+                self._tail = data
+                return b""
+            self.ready = True
+            self._tail = b""
+            data = data[cut + 1 :]
+            self.bytes_in -= len(data)
+            return self.feed(data, now_ns) if data else b""
+        lines = data.count(b"\n")
+        if lines:
+            before = self.delivered
+            self.delivered += lines
+            self.last_rx_ns = now_ns
+            if not self.first_rx_ns:
+                self.first_rx_ns = now_ns
+            every = self.sample_every
+            if self.delivered // every != before // every:
+                stamp = _line_stamp(self._tail + data)
+                if stamp:
+                    self.latencies_ns.append(now_ns - stamp)
+            self._tail = data[data.rfind(b"\n") + 1 :][-256:]
+        else:
+            self._tail = (self._tail + data)[-256:]
+        return b""
+
+
+def _line_stamp(data: bytes) -> int:
+    """The stamp of the last complete line: ``nick: STAMP...``."""
+    end = data.rfind(b"\n")
+    start = data.rfind(b"\n", 0, end) + 1
+    colon = data.find(b": ", start, end)
+    try:
+        return int(data[colon + 2 : colon + 2 + STAMP_DIGITS]) if colon >= 0 else 0
+    except ValueError:
+        return 0
+
+
+def make_stream(dialect: str, nick: str, room: str, join: bool, sample_every: int) -> Stream:
+    kinds: dict[str, type[Stream]] = {
+        "chatwire": ChatwireStream,
+        "raw": RawStream,
+        "line": LineStream,
+    }
+    return kinds[dialect](nick, room, join, sample_every)
+
+
+class MessageMaker:
+    """Builds a sender's batches: every message the same size, stamped when built."""
+
+    def __init__(self, dialect: str, room: str, nick: str, payload: int, first_id: int) -> None:
+        self.dialect = dialect
+        self.next_id = first_id
+        text = message_text(payload, 0)
+        if dialect == "chatwire":
+            frame = encode(Send(room, text.decode()))
+            self._stamp_at = len(frame) - len(text)
+            self._template = frame
+        elif dialect == "raw":
+            frame = encode(Deliver(room, 0, nick, text.decode()))
+            self._seq_at = 5 + 1 + len(room.encode())
+            self._stamp_at = len(frame) - len(text)
+            self._template = frame
+        else:
+            self._template = text + b"\n"
+            self._stamp_at = 0
+        self.size = len(self._template)
+
+    def batch(self, count: int, now_ns: int) -> bytes:
+        stamp = b"%020d" % now_ns
+        at = self._stamp_at
+        one = self._template[:at] + stamp + self._template[at + STAMP_DIGITS :]
+        if self.dialect != "raw":
+            return one * count
+        # Raw frames carry a unique id where a server would put the seq, so receivers can
+        # tell a lost or duplicated frame even though the relay assigns nothing.
+        head, tail = one[: self._seq_at], one[self._seq_at + 8 :]
+        first = self.next_id
+        self.next_id += count
+        return b"".join(head + _U64.pack(i) + tail for i in range(first, first + count))

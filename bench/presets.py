@@ -1,0 +1,92 @@
+"""Sizes of the standard sweep and of the smoke run. Every run is bounded in count and time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    fanout_sizes: tuple[int, ...]
+    #: Deliveries one flooding fan-out point aims at (messages = this / N, clamped).
+    fanout_deliveries: int
+    fanout_messages: tuple[int, int]
+    #: Paced fan-out: deliveries per second offered, and how long.
+    paced_deliveries_per_s: int
+    paced_seconds: float
+    paced_hz: tuple[float, float]
+    throughput_sizes: tuple[int, ...]
+    throughput_deliveries: int
+    throughput_messages: tuple[int, int]
+    connection_levels: tuple[int, ...]
+    slow_members: int
+    slow_messages: int
+    overload_senders: int
+    overload_members: int
+    overload_deliveries: int
+    codec_rounds: int
+    #: Longest one measured run may take before it is stopped and marked "deadline".
+    run_deadline_s: float
+    slow_deadline_s: float
+    connect_timeout: float = 120.0
+    payload: int = 64
+    batch: int = 64
+    window: int = 512
+
+    def messages_for(self, deliveries: int, fan: int, bounds: tuple[int, int]) -> int:
+        low, high = bounds
+        return max(low, min(high, deliveries // max(1, fan)))
+
+    def with_sizes(self, sizes: tuple[int, ...] | None) -> Preset:
+        if not sizes:
+            return self
+        return replace(self, fanout_sizes=sizes, throughput_sizes=sizes, connection_levels=sizes)
+
+
+STANDARD = Preset(
+    name="standard",
+    fanout_sizes=(1, 4, 16, 64, 256, 1000),
+    fanout_deliveries=200_000,
+    fanout_messages=(200, 20_000),
+    paced_deliveries_per_s=10_000,
+    paced_seconds=2.0,
+    paced_hz=(5.0, 500.0),
+    throughput_sizes=(2, 8, 32, 64),
+    throughput_deliveries=200_000,
+    throughput_messages=(50, 10_000),
+    connection_levels=(1000, 5000, 10_000, 15_000),
+    slow_members=16,
+    slow_messages=20_000,
+    overload_senders=4,
+    overload_members=250,
+    overload_deliveries=10_000_000,
+    codec_rounds=20_000,
+    run_deadline_s=90.0,
+    slow_deadline_s=12.0,
+)
+
+SMOKE = Preset(
+    name="smoke",
+    fanout_sizes=(1, 4),
+    fanout_deliveries=400,
+    fanout_messages=(50, 200),
+    paced_deliveries_per_s=400,
+    paced_seconds=0.2,
+    paced_hz=(20.0, 200.0),
+    throughput_sizes=(2, 3),
+    throughput_deliveries=300,
+    throughput_messages=(20, 100),
+    connection_levels=(10, 20),
+    slow_members=2,
+    slow_messages=4_000,
+    overload_senders=2,
+    overload_members=4,
+    overload_deliveries=4_000,
+    codec_rounds=200,
+    run_deadline_s=20.0,
+    slow_deadline_s=6.0,
+    connect_timeout=20.0,
+)
+
+PRESETS = {p.name: p for p in (STANDARD, SMOKE)}

@@ -1,0 +1,184 @@
+"""The measured part of a worker's life: send, read, count, until done or the deadline."""
+
+from __future__ import annotations
+
+import select
+import selectors
+import time
+from typing import TYPE_CHECKING, Any
+
+from .orders import PEER, RECEIVER, SENDING_ROLES, STALLER, RunOrder
+
+if TYPE_CHECKING:
+    from .worker import Client, Worker
+
+_RDHUP = getattr(select, "POLLRDHUP", 0x2000)
+_GONE = _RDHUP | select.POLLHUP | select.POLLERR
+#: Batches one sender may write per loop turn before reads get a look in.
+_BATCHES_PER_TURN = 8
+
+#: Latency samples one worker returns at most (evenly thinned beyond that).
+MAX_SAMPLES = 50_000
+
+
+def run_clients(w: Worker, order: RunOrder) -> dict[str, Any]:
+    clients = [c for c in w.clients if not c.closed_ns]
+    senders = [c for c in clients if c.role in SENDING_ROLES]
+    stallers = [c for c in clients if c.role == STALLER]
+    chatwire = w.order is not None and w.order.dialect == "chatwire"
+    # Counts are not reset here but after the run: another worker's sender may start before
+    # this worker reads its order, and what arrived meanwhile belongs to this run.
+    for c in clients:
+        c.stream.sample_every = 1 if order.pace_hz else order.sample_every
+        c.to_send = order.messages if c.role in SENDING_ROLES else 0
+        c.sent = c.written = 0
+        c.expect = {RECEIVER: order.expect_receiver, PEER: order.expect_peer}.get(c.role, 0)
+    poller = select.poll()
+    for c in stallers:
+        w._set_mask(c, 0)
+        poller.register(c.sock, _RDHUP)
+    start_ns = time.monotonic_ns()
+    deadline_ns = start_ns + int(order.deadline_s * 1e9)
+    pace_ns = int(1e9 / order.pace_hz) if order.pace_hz else 0
+    period_ns, pause_ns = int(order.pause_every_s * 1e9), int(order.pause_s * 1e9)
+    first_tx_ns = 0
+    status = "complete"
+
+    def due(c: Client, now_ns: int) -> int:
+        """How many messages ``c`` may put on the wire now."""
+        n = min(order.batch, c.to_send)
+        if chatwire:
+            n = min(n, order.window - (c.sent - c.stream.acked))
+        if pace_ns:
+            n = min(n, (now_ns - start_ns) // pace_ns + 1 - c.sent)
+        return max(n, 0)
+
+    def done(c: Client) -> bool:
+        if c.closed_ns:
+            return True
+        if c.role == STALLER:
+            return not order.wait_for_cut
+        s = c.stream
+        if c.role in SENDING_ROLES and (c.to_send or c.pending):
+            return False
+        if chatwire and c.role in SENDING_ROLES and s.acked < order.messages:
+            return False
+        return s.delivered >= c.expect
+
+    unfinished = [c for c in clients if not done(c)]
+    while unfinished:
+        now_ns = time.monotonic_ns()
+        if now_ns >= deadline_ns:
+            status = "deadline"
+            break
+        if period_ns:
+            paused = (now_ns % period_ns) < pause_ns
+            if paused != w.paused:
+                w.paused = paused
+                for c in clients:
+                    if c.role == RECEIVER:
+                        w._set_mask(c, selectors.EVENT_READ if not paused else 0)
+        for c in senders:
+            if c.closed_ns:
+                continue
+            for _ in range(_BATCHES_PER_TURN):
+                if not c.pending:
+                    n = due(c, now_ns)
+                    if not n:
+                        break
+                    assert c.maker is not None
+                    c.queue(c.maker.batch(n, now_ns))
+                    c.to_send -= n
+                    c.sent += n
+                    first_tx_ns = first_tx_ns or now_ns
+                if not w._flush(c):
+                    break
+            wants = selectors.EVENT_READ | (selectors.EVENT_WRITE if c.pending else 0)
+            w._set_mask(c, wants)
+        timeout = 0.02
+        if pace_ns:
+            next_due = start_ns + (min(c.sent for c in senders) if senders else 0) * pace_ns
+            timeout = min(timeout, max(0.0, (next_due - now_ns) / 1e9))
+        for key, mask in w.sel.select(timeout):
+            c = key.data
+            if mask & selectors.EVENT_READ:
+                w._read(c, time.monotonic_ns())
+            if mask & selectors.EVENT_WRITE and not c.closed_ns:
+                w._flush(c)
+        if stallers:
+            gone_ns = time.monotonic_ns()
+            for fd, events in poller.poll(0):
+                if events & _GONE:
+                    poller.unregister(fd)
+                    for c in stallers:
+                        if not c.closed_ns and c.sock.fileno() == fd:
+                            w._close(c, "cut by server")
+                            c.closed_ns = gone_ns
+        unfinished = [c for c in unfinished if not done(c)]
+    end_ns = time.monotonic_ns()
+    for c in stallers:
+        if not c.closed_ns:
+            poller.unregister(c.sock)
+    summary = _summary(clients, status, start_ns, end_ns, first_tx_ns)
+    for c in clients:
+        c.stream.reset_counts()
+    return summary
+
+
+def _summary(
+    clients: list[Client], status: str, start_ns: int, end_ns: int, first_tx_ns: int
+) -> dict[str, Any]:
+    by_role: dict[str, dict[str, int]] = {}
+    latencies: list[int] = []
+    last_rx = last_ack = 0
+    first_rx = 0
+    cuts: list[dict[str, Any]] = []
+    for c in clients:
+        s = c.stream
+        r = by_role.setdefault(c.role, _zero())
+        r["count"] += 1
+        r["delivered"] += s.delivered
+        r["acked"] += s.acked
+        r["dup"] += s.dup
+        r["reordered"] += s.reordered
+        r["bad_seq"] += s.bad_seq
+        r["bytes_in"] += s.bytes_in
+        r["bytes_out"] += c.written
+        if c.maker is not None:
+            r["written"] += c.written // c.maker.size
+        r["complete"] += int(c.expect > 0 and s.delivered >= c.expect)
+        if c.role != STALLER:
+            latencies += s.latencies_ns
+        if s.last_rx_ns:
+            last_rx = max(last_rx, s.last_rx_ns)
+            first_rx = min(first_rx, s.first_rx_ns) if first_rx else s.first_rx_ns
+        last_ack = max(last_ack, s.last_ack_ns)
+        if c.closed_ns and c.closed_why != "reset":
+            cuts.append(
+                {
+                    "role": c.role,
+                    "after_s": (c.closed_ns - (first_tx_ns or start_ns)) / 1e9,
+                    "why": c.closed_why,
+                    "codes": list(s.error_codes),
+                }
+            )
+    if len(latencies) > MAX_SAMPLES:
+        step = len(latencies) / MAX_SAMPLES
+        latencies = [latencies[int(i * step)] for i in range(MAX_SAMPLES)]
+    return {
+        "status": status,
+        "start_ns": start_ns,
+        "end_ns": end_ns,
+        "first_tx_ns": first_tx_ns,
+        "first_rx_ns": first_rx,
+        "last_rx_ns": last_rx,
+        "last_ack_ns": last_ack,
+        "roles": by_role,
+        "cuts": cuts,
+        "latencies_ns": latencies,
+    }
+
+
+def _zero() -> dict[str, int]:
+    keys = ("count", "delivered", "acked", "dup", "reordered", "bad_seq", "bytes_in")
+    return dict.fromkeys((*keys, "bytes_out", "written", "complete"), 0)

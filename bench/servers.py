@@ -1,0 +1,134 @@
+"""Servers under test: started as separate processes, reached over TCP only.
+
+The bench never imports a server. It starts one with ``--port 0``, waits for the line
+``listening on HOST:PORT`` on its stdout, and measures it from outside (sockets, /proc).
+Or it is given an address (``--server``) of a server someone else started.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from . import procstat
+
+REPO = Path(__file__).resolve().parent.parent
+_READY = re.compile(r"^listening on (\S+):(\d+)\s*$", re.MULTILINE)
+
+#: name -> (module run with ``python -m``, dialect its clients speak)
+KINDS: dict[str, tuple[str, str]] = {
+    "reference": ("reference.server", "chatwire"),
+    "naive": ("bench.baselines.naive", "line"),
+    "raw": ("bench.baselines.raw", "raw"),
+}
+
+
+class ServerError(RuntimeError):
+    """A server could not be started or reached; the message says why, in one line."""
+
+
+@dataclass
+class Server:
+    name: str
+    dialect: str
+    host: str
+    port: int
+    pid: int | None
+    process: subprocess.Popen[bytes] | None = None
+    log: IO[bytes] | None = field(default=None, repr=False)
+
+    def sample(self) -> procstat.ProcSample | None:
+        return procstat.sample(self.pid) if self.pid else None
+
+    def alive(self) -> bool:
+        return self.process is None or self.process.poll() is None
+
+    def log_tail(self, lines: int = 5) -> str:
+        if self.log is None:
+            return ""
+        self.log.flush()
+        self.log.seek(0)
+        text = self.log.read().decode(errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:])
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL if it will not go; the exit code (None if not ours)."""
+        code = None
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+                try:
+                    self.process.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(5)
+            code = self.process.returncode
+        if self.log is not None:
+            self.log.close()
+        return code
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` of a loopback address; anything else is refused (only loopback load)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ServerError(f"--server wants HOST:PORT, not {text!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        infos = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ServerError(f"cannot resolve {host!r}: {exc.strerror}") from None
+    addr = infos[0][4][0]
+    if not ipaddress.ip_address(addr).is_loopback:
+        raise ServerError(f"{text} is not a loopback address; the bench only loads loopback")
+    return str(addr), int(port)
+
+
+def attach(text: str, pid: int | None) -> Server:
+    """A chatwire server someone else started; CPU and memory come from ``pid`` or its port."""
+    host, port = parse_address(text)
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise ServerError(f"nothing answers on {host}:{port}: {exc.strerror or exc}") from None
+    found = pid if pid is not None else procstat.listener_pid(port)
+    return Server("server", "chatwire", host, port, found)
+
+
+def start(name: str, args: list[str] | None = None, timeout: float = 20.0) -> Server:
+    """Start server ``name`` (see :data:`KINDS`) on a free loopback port and wait for it."""
+    module, dialect = KINDS[name]
+    # The log lives as long as the Server that owns it (closed in ``stop``).
+    log = tempfile.TemporaryFile()  # noqa: SIM115
+    command = [sys.executable, "-m", module, "--port", "0", *(args or [])]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log.seek(0)
+        match = _READY.search(log.read().decode(errors="replace"))
+        if match:
+            log.seek(0, os.SEEK_END)
+            host = match.group(1).strip("[]")
+            return Server(name, dialect, host, int(match.group(2)), process.pid, process, log)
+        if process.poll() is not None:
+            server = Server(name, dialect, "", 0, None, process, log)
+            tail = server.log_tail()
+            server.stop()
+            raise ServerError(f"{name} server exited with {process.returncode}: {tail}")
+        time.sleep(0.02)
+    server = Server(name, dialect, "", 0, process.pid, process, log)
+    server.stop()
+    raise ServerError(f"{name} server printed no 'listening on' line within {timeout:.0f} s")
