@@ -14,7 +14,7 @@ from typing import Any
 from construct import Const, ConstError, ConstructError
 
 from . import fastpath
-from .constants import FrameType
+from .constants import MAGIC, PROTOCOL_VERSION, ErrorCode, FrameType
 from .errors import BadMagic, InvalidText, LocalProtocolError, MalformedFrame, ProtocolError
 from .events import EVENT_CLASSES, Error, Event, RoomEntry, Rooms, UnknownFrame
 from .schema import BODIES, BODY_STRUCTS, TextError
@@ -83,6 +83,8 @@ def decode_body_with_construct(ftype: int, body: bytes) -> Event | UnknownFrame:
         known = FrameType(ftype)
     except ValueError:
         return UnknownFrame(ftype, bytes(body))
+    if known is FrameType.HELLO:
+        _check_hello_version(body)
     try:
         parsed = BODIES[known].parse(body)
     except TextError as exc:
@@ -92,6 +94,17 @@ def decode_body_with_construct(ftype: int, body: bytes) -> Event | UnknownFrame:
     except ConstructError as exc:
         raise MalformedFrame(f"{known.name}: {_first_line(exc)}") from None
     return _from_container(known, parsed)
+
+
+def _check_hello_version(body: bytes) -> None:
+    """§4.1 [HS-2]: magic and version keep their place in every version, and are checked
+    before the rest, so a HELLO of another version gets UNSUPPORTED_VERSION whatever follows.
+    (A bad or short magic is left to the schema: BAD_MAGIC or MALFORMED.)"""
+    if len(body) > len(MAGIC) and body.startswith(MAGIC) and body[4] != PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"HELLO: version {body[4]} is not supported; chatwire/{PROTOCOL_VERSION} only",
+            ErrorCode.UNSUPPORTED_VERSION,
+        )
 
 
 def decode_body(ftype: int, body: bytes) -> Event | UnknownFrame:

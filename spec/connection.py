@@ -5,7 +5,9 @@ Rules (PROTOCOL.md §4, §11, §15), stated once here and enforced by the table 
 * A client's first frame is HELLO; until the server accepts one (WELCOME), nothing else may
   come from the client. A refused HELLO (NICK_IN_USE, NICK_INVALID) leaves the session
   unregistered, and the client may try again.
-* After WELCOME, HELLO is a violation; so is any server-only type sent by a client.
+* After WELCOME, HELLO is a violation; so is any server-only type sent by a client. The type
+  is judged before the body is decoded (§14), so such a frame is a violation even if malformed.
+* Until WELCOME both sides limit frames to 65536; afterwards to WELCOME's ``max_frame`` (§3.2).
 * A type this version does not define is skipped: the server answers the non-fatal
   UNKNOWN_TYPE (after registration); a client ignores it.
 * A fatal error, in either direction, ends the session: the state becomes CLOSED and stays so.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import enum
 
-from .codec import encode
+from .codec import decode_body, encode
 from .constants import (
     CLIENT_TYPES,
     DEFAULT_MAX_FRAME,
@@ -58,8 +60,18 @@ RECEIVABLE: dict[tuple[Role, State], frozenset[FrameType]] = {
 
 #: §4.2, §4.4: the frames that open a session; each is sent once, before registration.
 _HANDSHAKE = frozenset({FrameType.HELLO, FrameType.WELCOME})
-#: §4.2: what a server may send before its WELCOME.
-_BEFORE_WELCOME = frozenset({FrameType.WELCOME, FrameType.ERROR})
+#: §4.2 [HS-8, HS-9]: what each side may send before WELCOME.
+_BEFORE_WELCOME = {
+    Role.SERVER: frozenset({FrameType.WELCOME, FrameType.ERROR}),
+    Role.CLIENT: frozenset({FrameType.HELLO}),
+}
+_KNOWN_TYPES = frozenset(int(t) for t in FrameType)
+
+
+def _frame_limit(welcome: Welcome) -> int:
+    """§3.2: the limit both directions use after WELCOME, kept within 1 KiB..16 MiB whatever
+    a peer advertises."""
+    return min(max(welcome.max_frame, MIN_MAX_FRAME), HARD_MAX_FRAME)
 
 
 class Connection:
@@ -97,22 +109,29 @@ class Connection:
         if self.state is State.CLOSED:
             return None
         try:
-            event = self._decoder.next_event()
+            frame = self._decoder.next_frame()
         except ProtocolError:
             self.state = State.CLOSED
             raise
-        if event is None:
+        if frame is None:
             return None
-        if isinstance(event, UnknownFrame):
-            return self._unknown(event)
-        if event.type not in RECEIVABLE[(self.role, self.state)]:
+        # §14 [MAL-17]: the type (defined? from this side? in this state?) before the body.
+        ftype, body = frame
+        if ftype not in _KNOWN_TYPES:
+            return self._unknown(UnknownFrame(ftype, body))
+        if ftype not in RECEIVABLE[(self.role, self.state)]:
             self.state = State.CLOSED
-            raise ProtocolViolation(self._violation_text(event.type))
+            raise ProtocolViolation(self._violation_text(FrameType(ftype)))
+        try:
+            event = decode_body(ftype, body)
+        except ProtocolError:
+            self.state = State.CLOSED
+            raise
+        assert not isinstance(event, UnknownFrame)
         if self.role is Role.CLIENT:
             if isinstance(event, Welcome):
                 self.state = State.REGISTERED
-                # §3.2: whatever the server advertises, no frame exceeds the hard maximum.
-                self._decoder.max_frame = min(max(event.max_frame, MIN_MAX_FRAME), HARD_MAX_FRAME)
+                self._decoder.max_frame = _frame_limit(event)
             elif isinstance(event, Error) and event.fatal:
                 self.state = State.CLOSED
         return event
@@ -146,20 +165,20 @@ class Connection:
             raise LocalProtocolError(f"session closed; cannot send {event.type.name}")
         if self.state is State.REGISTERED and event.type in _HANDSHAKE:
             raise LocalProtocolError(f"already registered; cannot send {event.type.name}")
-        if (
-            self.role is Role.SERVER
-            and self.state is State.AWAITING_HELLO
-            and event.type not in _BEFORE_WELCOME
-        ):
+        if self.state is State.AWAITING_HELLO and event.type not in _BEFORE_WELCOME[self.role]:
+            raise LocalProtocolError(f"§4.2: {event.type.name} may not be sent before WELCOME")
+        data = encode(event)
+        if len(data) - 4 > self._decoder.max_frame:  # §3.2 [FRAME-4, FRAME-5]
             raise LocalProtocolError(
-                f"§4.2: nothing but ERROR precedes WELCOME, not {event.type.name}"
+                f"{event.type.name} frame of length {len(data) - 4} > {self._decoder.max_frame}"
             )
         if self.role is Role.SERVER:
             if isinstance(event, Welcome):
                 self.state = State.REGISTERED
+                self._decoder.max_frame = _frame_limit(event)  # §3.2 [FRAME-7]
             elif isinstance(event, Error) and event.fatal:
                 self.state = State.CLOSED
-        return encode(event)
+        return data
 
     def close(self) -> None:
         """Mark the session ended (after BYE, or when the transport went away)."""

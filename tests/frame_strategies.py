@@ -59,7 +59,8 @@ str8 = st.one_of(
 str16 = st.one_of(st.text(_CHARS, max_size=80), st.text(_ASCII, min_size=250, max_size=400))
 
 EVENTS: dict[FrameType, st.SearchStrategy[Event]] = {
-    FrameType.HELLO: st.builds(Hello, nick=str8, caps=u32, version=u8),
+    # Only version 1 decodes: any other is UNSUPPORTED_VERSION whatever follows (§4.1).
+    FrameType.HELLO: st.builds(Hello, nick=str8, caps=u32, version=st.just(1)),
     FrameType.WELCOME: st.builds(
         Welcome,
         nick=str8,

@@ -64,6 +64,15 @@ def test_round_trip(ftype: FrameType, data: st.DataObject) -> None:
     assert decode_body_with_construct(ftype, frame[5:]) == event
 
 
+@pytest.mark.parametrize("version", [0, 2, 255])
+def test_hello_of_another_version_does_not_decode(version: int) -> None:
+    frame = encode(Hello(nick="alice", version=version))
+    with pytest.raises(ProtocolError) as info:
+        decode_frame(frame)
+    assert info.value.code is ErrorCode.UNSUPPORTED_VERSION
+    assert "chatwire/1" in info.value.detail  # §4.1 [HS-3]: name what this side speaks
+
+
 def test_examples_round_trip() -> None:
     for ftype, event in EXAMPLES.items():
         assert event.type is ftype

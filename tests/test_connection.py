@@ -18,7 +18,7 @@ from spec.constants import (
     FrameType,
 )
 from spec.errors import LocalProtocolError, ProtocolError
-from spec.events import Error, Event, Hello, Ping, Pong, Send, UnknownFrame, Welcome
+from spec.events import Deliver, Error, Event, Hello, Ping, Pong, Send, UnknownFrame, Welcome
 from spec.examples import EXAMPLES
 
 CLIENT_ONLY = sorted(CLIENT_TYPES - SERVER_TYPES)
@@ -126,12 +126,19 @@ def test_server_closes_on_undecodable_hello(data: bytes, code: ErrorCode) -> Non
     expect_closed_by(server(), data, code)
 
 
-def test_hello_with_another_version_is_the_servers_call() -> None:
-    conn = server()
-    conn.receive_data(encode(Hello(nick="alice", version=2)))
-    assert conn.next_event() == Hello(nick="alice", version=2)
-    conn.send(Error(code=ErrorCode.UNSUPPORTED_VERSION, text="this server speaks 1"))
-    assert conn.state is State.CLOSED
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"CHAT\x02\x00\x00\x00\x00\x05alice",
+        b"CHAT\x02",
+        b"CHAT\x02\x00\x00\x00\x00\x05alice" + b"more fields of version 2",
+        b"CHAT\x00\xff\xff",
+    ],
+    ids=["v2", "v2-bare", "v2-longer", "v0-garbage"],
+)
+def test_server_refuses_other_versions_whatever_follows(body: bytes) -> None:
+    # §4.1 [HS-2]: magic, then version, before the rest of the body is parsed.
+    expect_closed_by(server(), raw(FrameType.HELLO, body), ErrorCode.UNSUPPORTED_VERSION)
 
 
 # -- server side: registered --------------------------------------------------------------
@@ -181,6 +188,47 @@ def test_unknown_type_after_registration_is_skipped_and_the_session_goes_on() ->
 )
 def test_server_closes_on_undecodable_frame(data: bytes, code: ErrorCode) -> None:
     expect_closed_by(registered_server(), data, code)
+
+
+@pytest.mark.parametrize(
+    ("data", "registered"),
+    [
+        (raw(FrameType.DELIVER, b"\xff\xff"), True),
+        (raw(FrameType.ACK, b""), True),
+        (raw(FrameType.HELLO, b"CHAX"), True),
+        (raw(FrameType.PING, b"\x00"), False),
+        (raw(FrameType.SEND, b"\x01\xc0"), False),
+    ],
+    ids=[
+        "deliver-garbage",
+        "ack-empty",
+        "second-hello-bad-magic",
+        "short-ping-first",
+        "bad-send-first",
+    ],
+)
+def test_type_is_judged_before_the_body(data: bytes, registered: bool) -> None:
+    # §14 [MAL-17]: a frame the side or state does not allow is PROTOCOL_VIOLATION even when
+    # its body would not decode.
+    conn = registered_server() if registered else server()
+    expect_closed_by(conn, data, ErrorCode.PROTOCOL_VIOLATION)
+
+
+@pytest.mark.parametrize("advertised", [MIN_MAX_FRAME, 4 * DEFAULT_MAX_FRAME])
+def test_server_receives_up_to_its_advertised_max_frame_after_welcome(advertised: int) -> None:
+    # §3.2 [FRAME-7]: 65536 until WELCOME is sent, max_frame from then on.
+    conn = server()
+    assert conn.max_frame == DEFAULT_MAX_FRAME
+    conn.receive_data(encode(Hello(nick="alice")))
+    conn.next_event()
+    conn.send(Welcome(nick="alice", max_frame=advertised))
+    assert conn.max_frame == advertised
+    # The longest a SEND can be (255-byte room, 65535-byte text) or the limit, if smaller.
+    largest = Send(room="r" * 255, text="x" * min(advertised - 259, 65535))
+    assert len(encode(largest)) - 4 == min(advertised, 65794)
+    conn.receive_data(encode(largest))
+    assert conn.next_event() == largest
+    expect_closed_by(conn, struct.pack(">I", advertised + 1), ErrorCode.FRAME_TOO_LARGE)
 
 
 def test_fatal_error_sent_by_the_server_ends_the_session() -> None:
@@ -351,12 +399,36 @@ def test_both_sides_may_ping_after_registration(event: Event) -> None:
     assert registered_server().send(event) == encode(event)
 
 
-def test_client_may_pipeline_requests_behind_hello() -> None:
-    # §4.4 judges by the server's state: a request behind a HELLO that succeeds arrives after
-    # WELCOME was sent. The client takes that risk knowingly; the machine lets it.
+@pytest.mark.parametrize(
+    "ftype", sorted(CLIENT_TYPES - {FrameType.HELLO}), ids=lambda t: FrameType(t).name
+)
+def test_client_sends_nothing_but_hello_before_welcome(ftype: FrameType) -> None:
+    # §4.2 [HS-9]: not even behind a HELLO that may yet be refused.
     conn = Connection(Role.CLIENT)
     conn.send(Hello(nick="alice"))
-    assert conn.send(Send(room="lobby", text="hi")) == encode(Send(room="lobby", text="hi"))
+    with pytest.raises(LocalProtocolError):
+        conn.send(EXAMPLES[ftype])
+    assert registered_client().send(EXAMPLES[ftype]) == encode(EXAMPLES[ftype])
+
+
+def test_neither_side_sends_a_frame_over_the_limit_in_force() -> None:
+    # §3.2 [FRAME-4, FRAME-5]: 65536 before WELCOME, max_frame after.
+    small = Welcome(nick="alice", max_frame=MIN_MAX_FRAME)
+    fits = Send(room="r", text="x" * (MIN_MAX_FRAME - 5))
+    too_big = Send(room="r", text="x" * (MIN_MAX_FRAME - 4))
+    client = registered_client(small)
+    assert len(client.send(fits)) == MIN_MAX_FRAME + 4
+    with pytest.raises(LocalProtocolError):
+        client.send(too_big)
+    srv = server()
+    srv.receive_data(encode(Hello(nick="alice")))
+    srv.next_event()
+    srv.send(small)
+    deliver = Deliver(room="r", seq=1, sender="s", text="x" * MIN_MAX_FRAME)
+    with pytest.raises(LocalProtocolError):
+        srv.send(deliver)
+    with pytest.raises(LocalProtocolError):
+        registered_client().send(Send(room="r", text="x" * DEFAULT_MAX_FRAME))
 
 
 def test_closed_client_sends_nothing() -> None:

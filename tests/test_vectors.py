@@ -19,6 +19,7 @@ from spec.constants import ErrorCode, FrameType
 from spec.decoder import FrameDecoder
 from spec.errors import ProtocolError
 from spec.events import Event, UnknownFrame
+from spec.requirements import load_requirements
 from spec.vectorgen import FILES, FORMAT, SPEC, VECTOR_DIR, event_from_fields, fields_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,8 +87,17 @@ def test_valid_vector_encodes_to_its_hex(vector: dict[str, Any]) -> None:
 def test_every_decoding_rule_has_vectors() -> None:
     rules = {v["rule"] for v in INVALID}
     expected = {"length-zero", "length-over-limit", "field-overrun", "trailing-bytes"}
-    expected |= {"invalid-utf8", "nul-in-text", "bad-magic"}
+    expected |= {"invalid-utf8", "nul-in-text", "bad-magic", "bad-version"}
     assert rules == expected
+
+
+def test_invalid_vectors_cite_requirements_of_the_document() -> None:
+    index = load_requirements()
+    for vector in INVALID:
+        assert vector["requirement"] in index, vector["name"]
+    cited = {v["requirement"] for v in INVALID}
+    # Every §14 row about the bytes themselves has a vector (the rest depend on the state).
+    assert {f"MAL-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 14, 17)} <= cited
 
 
 def expect_error(vector: dict[str, Any], call: Any) -> None:

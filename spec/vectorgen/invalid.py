@@ -11,21 +11,29 @@ import struct
 from typing import Any
 
 from ..codec import decode_body_with_construct
-from ..constants import DEFAULT_MAX_FRAME, HARD_MAX_FRAME, MIN_MAX_FRAME, ErrorCode, FrameType
+from ..constants import (
+    DEFAULT_MAX_FRAME,
+    HARD_MAX_FRAME,
+    MAGIC,
+    MIN_MAX_FRAME,
+    ErrorCode,
+    FrameType,
+)
 from ..decoder import FrameSplitter
 from ..errors import ProtocolError
 from .jsonform import document
 
-#: The §14 decoding rules, by the slug each vector's "rule" names (described in the README),
-#: and the error code each rule gives.
-RULES: dict[str, ErrorCode] = {
-    "length-zero": ErrorCode.MALFORMED,
-    "length-over-limit": ErrorCode.FRAME_TOO_LARGE,
-    "field-overrun": ErrorCode.MALFORMED,
-    "trailing-bytes": ErrorCode.MALFORMED,
-    "invalid-utf8": ErrorCode.INVALID_UTF8,
-    "nul-in-text": ErrorCode.INVALID_UTF8,
-    "bad-magic": ErrorCode.BAD_MAGIC,
+#: The §14 decoding rules, by the slug each vector's "rule" names (described in the README):
+#: the error code each gives, and the requirement ID of PROTOCOL.md a vector cites by default.
+RULES: dict[str, tuple[ErrorCode, str]] = {
+    "length-zero": (ErrorCode.MALFORMED, "MAL-1"),
+    "length-over-limit": (ErrorCode.FRAME_TOO_LARGE, "MAL-2"),
+    "field-overrun": (ErrorCode.MALFORMED, "MAL-3"),
+    "trailing-bytes": (ErrorCode.MALFORMED, "MAL-4"),
+    "invalid-utf8": (ErrorCode.INVALID_UTF8, "MAL-5"),
+    "nul-in-text": (ErrorCode.INVALID_UTF8, "MAL-9"),
+    "bad-magic": (ErrorCode.BAD_MAGIC, "MAL-13"),
+    "bad-version": (ErrorCode.UNSUPPORTED_VERSION, "MAL-14"),
 }
 
 
@@ -50,22 +58,27 @@ T = FrameType
 HELLO_HEAD = b"CHAT\x01\x00\x00\x00\x00"  # magic, version 1, caps 0: what precedes the nick
 LOBBY = s8(b"lobby")
 
-#: Byte sequences that strict UTF-8 refuses (§2.2), by kind.
-BAD_UTF8: list[tuple[str, bytes, str]] = [
-    ("overlong-nul", b"a\xc0\x80", "U+0000 as an overlong 2-byte form (C0 80)"),
-    ("overlong-2", b"\xc1\xbf", "an overlong 2-byte form (C1 BF)"),
-    ("overlong-3", b"\xe0\x80\xaf", "'/' as an overlong 3-byte form (E0 80 AF)"),
-    ("overlong-4", b"\xf0\x80\x80\xaf", "'/' as an overlong 4-byte form (F0 80 80 AF)"),
-    ("surrogate-high", b"\xed\xa0\x80", "the surrogate U+D800 (ED A0 80)"),
-    ("surrogate-low", b"x\xed\xbf\xbfx", "the surrogate U+DFFF (ED BF BF) between letters"),
-    ("surrogate-pair", b"\xed\xa0\xbd\xed\xb8\x80", "a CESU-8 surrogate pair for U+1F600"),
-    ("truncated-2", b"ab\xc3", "a 2-byte sequence cut after its lead byte"),
-    ("truncated-4", b"\xf0\x9f\x98", "a 4-byte sequence cut after 3 bytes"),
-    ("truncated-middle", b"\xe2\x82x", "a 3-byte sequence interrupted by an ASCII byte"),
-    ("lone-continuation", b"\x80", "a continuation byte with no lead byte"),
-    ("above-max", b"\xf4\x90\x80\x80", "U+110000, above U+10FFFF (F4 90 80 80)"),
-    ("lead-f5", b"\xf5\x80\x80\x80", "the lead byte F5, never valid"),
-    ("byte-ff", b"\xff", "the byte FF, never valid"),
+#: Byte sequences that strict UTF-8 refuses (§2.2), by kind, with the §14 row that names them.
+BAD_UTF8: list[tuple[str, bytes, str, str]] = [
+    ("overlong-nul", b"a\xc0\x80", "U+0000 as an overlong 2-byte form (C0 80)", "MAL-5"),
+    ("overlong-2", b"\xc1\xbf", "an overlong 2-byte form (C1 BF)", "MAL-5"),
+    ("overlong-3", b"\xe0\x80\xaf", "'/' as an overlong 3-byte form (E0 80 AF)", "MAL-6"),
+    ("overlong-4", b"\xf0\x80\x80\xaf", "'/' as an overlong 4-byte form (F0 80 80 AF)", "MAL-6"),
+    ("surrogate-high", b"\xed\xa0\x80", "the surrogate U+D800 (ED A0 80)", "MAL-7"),
+    (
+        "surrogate-low",
+        b"x\xed\xbf\xbfx",
+        "the surrogate U+DFFF (ED BF BF) between letters",
+        "MAL-7",
+    ),
+    ("surrogate-pair", b"\xed\xa0\xbd\xed\xb8\x80", "a CESU-8 surrogate pair for U+1F600", "MAL-7"),
+    ("truncated-2", b"ab\xc3", "a 2-byte sequence cut after its lead byte", "MAL-5"),
+    ("truncated-4", b"\xf0\x9f\x98", "a 4-byte sequence cut after 3 bytes", "MAL-5"),
+    ("truncated-middle", b"\xe2\x82x", "a 3-byte sequence interrupted by an ASCII byte", "MAL-5"),
+    ("lone-continuation", b"\x80", "a continuation byte with no lead byte", "MAL-5"),
+    ("above-max", b"\xf4\x90\x80\x80", "U+110000, above U+10FFFF (F4 90 80 80)", "MAL-8"),
+    ("lead-f5", b"\xf5\x80\x80\x80", "the lead byte F5, never valid", "MAL-5"),
+    ("byte-ff", b"\xff", "the byte FF, never valid", "MAL-5"),
 ]
 
 Case = tuple[str, str, bytes]  # name, description, input
@@ -151,6 +164,11 @@ CASES: dict[str, list[Case]] = {
             "HELLO with only 2 bytes of magic: a field overrun, not BAD_MAGIC.",
             frame(T.HELLO, b"CH"),
         ),
+        (
+            "overrun-hello-version-missing",
+            "HELLO holding the magic and nothing else: the version overruns.",
+            frame(T.HELLO, MAGIC),
+        ),
         ("overrun-hello-nick-missing", "HELLO ending before its nick.", frame(T.HELLO, HELLO_HEAD)),
         (
             "overrun-roster-count",
@@ -201,7 +219,7 @@ CASES: dict[str, list[Case]] = {
                 f"SEND text holding {what}.",
                 frame(T.SEND, LOBBY + s16(raw)),
             )
-            for kind, raw, what in BAD_UTF8
+            for kind, raw, what, _ in BAD_UTF8
         ],
         (
             "utf8-hello-nick",
@@ -278,7 +296,50 @@ CASES: dict[str, list[Case]] = {
             "Bad magic and trailing bytes: the magic comes first.",
             frame(T.HELLO, b"CHAX" + HELLO_HEAD[4:] + s8(b"alice") + b"junk"),
         ),
+        (
+            "order-magic-before-version",
+            "Bad magic and version 2: the magic comes first.",
+            frame(T.HELLO, b"CHAX\x02" + HELLO_HEAD[5:] + s8(b"alice")),
+        ),
     ],
+    # §4.1 [HS-2]: magic, then version, checked before the rest of the HELLO body.
+    "bad-version": [
+        (
+            "version-2",
+            "HELLO version 2, otherwise a well-formed chatwire/1 HELLO.",
+            frame(T.HELLO, b"CHAT\x02" + HELLO_HEAD[5:] + s8(b"alice")),
+        ),
+        ("version-0", "HELLO version 0.", frame(T.HELLO, b"CHAT\x00" + HELLO_HEAD[5:] + s8(b"a"))),
+        (
+            "version-255-bare",
+            "HELLO of magic and version 255 only: refused on those five "
+            "bytes, not as a field overrun.",
+            frame(T.HELLO, b"CHAT\xff"),
+        ),
+        (
+            "version-2-longer-body",
+            "A version-2 HELLO with fields chatwire/1 does not know: "
+            "UNSUPPORTED_VERSION, not MALFORMED for trailing bytes.",
+            frame(T.HELLO, b"CHAT\x02" + HELLO_HEAD[5:] + s8(b"alice") + u64(7) + s8(b"x")),
+        ),
+        (
+            "version-2-other-layout",
+            "A version-2 HELLO whose later bytes are no valid "
+            "chatwire/1 nick: UNSUPPORTED_VERSION, not INVALID_UTF8.",
+            frame(T.HELLO, b"CHAT\x02\xff\xfe\x80"),
+        ),
+    ],
+}
+
+#: Vectors whose requirement differs from their rule's; ``order-*`` vectors cite MAL-17.
+REQUIREMENTS: dict[str, str] = {
+    **{f"utf8-{kind}-send-text": rid for kind, _, _, rid in BAD_UTF8},
+    "utf8-join-room": "MAL-7",
+    "utf8-rooms-name": "MAL-8",
+    "version-255-bare": "HS-2",
+    "version-2-longer-body": "HS-2",
+    "version-2-other-layout": "HS-2",
+    "length-u32-max": "FRAME-8",
 }
 
 #: The vectors run against a limit other than the default 65536.
@@ -301,8 +362,14 @@ def outcome(data: bytes, max_frame: int) -> ProtocolError | None:
     return None
 
 
+def requirement_of(rule: str, name: str) -> str:
+    if name.startswith("order-"):
+        return "MAL-17"
+    return REQUIREMENTS.get(name, RULES[rule][1])
+
+
 def _vector(rule: str, name: str, description: str, data: bytes) -> dict[str, Any]:
-    code = RULES[rule]
+    code = RULES[rule][0]
     max_frame = LIMITS.get(name, DEFAULT_MAX_FRAME)
     error = outcome(data, max_frame)
     if error is None or error.code != code:
@@ -315,6 +382,7 @@ def _vector(rule: str, name: str, description: str, data: bytes) -> dict[str, An
         "error": code.name,
         "code": int(code),
         "rule": rule,
+        "requirement": requirement_of(rule, name),
     }
 
 

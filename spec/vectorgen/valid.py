@@ -69,12 +69,6 @@ EDGE_CASES: list[tuple[str, str, Event]] = [
         Hello(nick=LONGEST_STR8),
     ),
     (
-        "hello-version-2",
-        "Version 2 decodes; refusing it (UNSUPPORTED_VERSION) is the "
-        "server's decision after decoding.",
-        Hello(nick="alice", version=2),
-    ),
-    (
         "welcome-all-max",
         "Every integer field at its largest value.",
         Welcome(
