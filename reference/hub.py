@@ -71,16 +71,16 @@ class Hub:
     # -- registry -----------------------------------------------------------------------
 
     def register(self, member: Member, greeting: bytes) -> bool:
-        """Take ``member.nick`` (case-insensitively unique, §5.2): push ``greeting`` (the
-        WELCOME), then place the member in the default room. False if the nick is held."""
+        """Take ``member.nick`` (case-insensitively unique, §5.2) and place the member in the
+        default room; its first frame is ``greeting`` (the WELCOME). False if the nick is
+        held."""
         key = fold(member.nick)
         with self._lock:
             if key in self._nicks:
                 return False
-            member.push(greeting)  # before the nick is visible, so nothing can precede it
-            self._nicks[key] = member
             self._joined[member] = {}
-            self._join_locked(member, self.default_room, with_roster=not member.quiet)
+            self._join_locked(member, self.default_room, not member.quiet, greeting)
+            self._nicks[key] = member  # visible (to DIRECT) only once WELCOME is queued
         return True
 
     def depart(
@@ -207,21 +207,28 @@ class Hub:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _join_locked(self, member: Member, key: str, with_roster: bool) -> None:
+    def _join_locked(
+        self, member: Member, key: str, with_roster: bool, greeting: bytes = b""
+    ) -> None:
+        """Others hear JOINED before the joiner gets its ROSTER (or WELCOME), so a client that
+        has seen its own ROSTER knows the notices are queued (a causal barrier)."""
         room = self._rooms.get(key)
         if room is None:
             room = self._rooms[key] = Room(key)
         nick8 = frames.str8(member.nick)
         with room.lock:
+            notice = frames.joined(room.name8, nick8)
+            for watcher in room.watchers:
+                watcher.push(notice)
             room.members[member] = nick8
             if not member.quiet:
                 room.watchers[member] = None
-            if with_roster:
-                self._push_roster(member, room)
-            notice = frames.joined(room.name8, nick8)
-            for watcher in room.watchers:
-                if watcher is not member:
-                    watcher.push(notice)
+            names8 = list(room.members.values())
+            answer = (
+                frames.roster(room.name8, room.seq, names8, self.max_frame) if with_roster else b""
+            )
+            if greeting or answer:
+                member.push(greeting + answer)
         self._joined[member][key] = room
 
     def _remove_locked(

@@ -1,0 +1,107 @@
+"""``python -m reference.server``: run the reference server until SIGINT or SIGTERM.
+
+Prints exactly one line, ``listening on HOST:PORT``, to stdout once it accepts connections;
+everything else goes to the log (stderr). Bad flags: one line on stderr, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import signal
+import sys
+import threading
+from typing import NoReturn
+
+from .config import ServerConfig
+from .core import Server
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = ServerConfig()
+    p = _Parser(prog="python -m reference.server", description="The reference chatwire/1 server.")
+    add = p.add_argument
+    add("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    add("--port", type=int, default=5000, help="TCP port; 0 picks a free one (default 5000)")
+    add("--max-clients", type=int, default=d.max_clients, help="connections held at once")
+    add("--max-frame", type=int, default=d.max_frame, help="largest frame, bytes")
+    add("--max-text", type=int, default=d.max_text, help="longest message text, bytes")
+    add("--max-rooms", type=int, default=d.max_rooms, help="rooms per client, lobby included")
+    add("--idle-timeout", type=float, default=d.idle_timeout, help="seconds; 0 = none")
+    add("--handshake-timeout", type=float, default=d.handshake_timeout, help="seconds")
+    add("--out-limit", type=int, default=d.out_limit, help="pending output bytes per client")
+    add("--slow-timeout", type=float, default=d.slow_timeout, help="seconds congested before cut")
+    add("--rate", type=int, default=d.rate, help="flood limit, messages/s; 0 = off")
+    add("--burst", type=int, default=d.burst, help="flood bucket size; 0 = same as rate")
+    add("--drain-time", type=float, default=d.drain_time, help="seconds to drain when closing")
+    add("--backlog", type=int, default=d.backlog, help="listen backlog")
+    add("--thread-stack-size", type=int, default=d.thread_stack_size, help="KiB per thread")
+    add("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    return p
+
+
+def _raise_fd_limit() -> None:
+    """Each client is a descriptor: allow as many as the hard limit does."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    level = logging.getLevelName(str(args.log_level).upper())
+    if not isinstance(level, int):
+        parser.error(f"unknown log level {args.log_level!r}")
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        max_clients=args.max_clients,
+        max_frame=args.max_frame,
+        max_text=args.max_text,
+        max_rooms=args.max_rooms,
+        idle_timeout=args.idle_timeout,
+        handshake_timeout=args.handshake_timeout,
+        out_limit=args.out_limit,
+        slow_timeout=args.slow_timeout,
+        rate=args.rate,
+        burst=args.burst,
+        drain_time=args.drain_time,
+        backlog=args.backlog,
+        thread_stack_size=args.thread_stack_size,
+    )
+    try:
+        config.validate()
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
+    _raise_fd_limit()
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server = Server(config)
+    try:
+        server.start()
+    except OSError as exc:
+        print(
+            f"{parser.prog}: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 1
+    host, port = server.address
+    print(f"listening on {host}:{port}", flush=True)
+    try:
+        stop.wait()
+    finally:
+        server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
