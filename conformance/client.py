@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from spec.codec import decode_body, encode
-from spec.constants import DEFAULT_MAX_FRAME, HARD_MAX_FRAME, Capability, ErrorCode, is_fatal
+from spec.constants import DEFAULT_MAX_FRAME, HARD_MAX_FRAME, Capability, ErrorCode
 from spec.decoder import FrameSplitter
 from spec.errors import ProtocolError
 from spec.events import Error, Event, Hello, Ping, Pong, Roster, UnknownFrame, Welcome
@@ -47,6 +47,9 @@ class BadFrame:
 
 
 Incoming = Event | UnknownFrame | Closed | BadFrame
+
+#: The requirement an undecodable server frame breaks, by the error a receiver would raise.
+BAD_FRAME_REQ = {"MALFORMED": "FRAME-2", "INVALID_UTF8": "TEXT-3", "FRAME_TOO_LARGE": "FRAME-3"}
 Predicate = Callable[[Incoming], bool]
 
 _tokens = itertools.count(0x00C0_FFEE_0000_0001)
@@ -95,6 +98,9 @@ class MockClient:
         #: Frames longer than the limit the server had declared when they arrived (§3.2).
         self.oversize: list[int] = []
         self.closed: Closed | None = None
+        #: Frames of types chatwire/1 does not define (EXT-2 forbids servers to send them).
+        self.unknown: list[int] = []
+        self.nick = ""
         self._queue: deque[Incoming] = deque()
         self._cond = threading.Condition()
         self._send_lock = threading.Lock()
@@ -221,6 +227,8 @@ class MockClient:
             self.transcript.add(self.name, "recv", f"undecodable: {exc.detail}", raw)
             raise
         self.transcript.add(self.name, "recv", event, raw)
+        if isinstance(event, UnknownFrame):
+            self.unknown.append(event.frame_type)
         if isinstance(event, Welcome):
             self._limit = event.max_frame
         if isinstance(event, Ping) and self.auto_pong:
@@ -266,8 +274,30 @@ class MockClient:
                 return item, skipped
             if item is None or isinstance(item, Closed | BadFrame):
                 self.transcript.note(self.name, f"expected {what}; got {describe(item)}")
+                if isinstance(item, BadFrame):
+                    req = BAD_FRAME_REQ.get(item.code, req)
                 raise Violation(req, what, _actual(item, skipped))
             skipped.append(item)
+
+    def collect(
+        self, predicates: list[Predicate], what: str, req: str, timeout: float = ANSWER_WAIT
+    ) -> list[Incoming]:
+        """Read until each predicate has matched one item, in any order; returns the matches
+        in predicate order."""
+        found: list[Incoming | None] = [None] * len(predicates)
+
+        def any_open(item: Incoming) -> bool:
+            for i, p in enumerate(predicates):
+                if found[i] is None and p(item):
+                    found[i] = item
+                    return True
+            return False
+
+        deadline = time.monotonic() + timeout * self.scale
+        while any(f is None for f in found):
+            left = max(0.0, deadline - time.monotonic()) / self.scale
+            self.expect(any_open, what, req, left)
+        return [f for f in found if f is not None]
 
     def drain(self) -> list[Incoming]:
         """Everything queued right now, without waiting."""
@@ -302,7 +332,10 @@ class MockClient:
         return answer
 
     def read_roster(self, room: str, req: str, *, immediate: bool = False) -> list[Roster]:
-        """The ROSTER frames for ``room`` up to the one with more=0 (§3.2 splitting)."""
+        """The ROSTER frames for ``room`` up to the one with more=0 (§3.3 splitting).
+
+        Parts of one list must be back to back (FRAME-11) and share room and seq (FRAME-10).
+        """
         frames: list[Roster] = []
         while True:
             item, skipped = self.expect(
@@ -312,7 +345,11 @@ class MockClient:
                 raise Violation(
                     req, f"ROSTER of {room!r} right after WELCOME", _actual(item, skipped)
                 )
+            if frames and skipped:
+                raise Violation("FRAME-11", "ROSTER parts back to back", _actual(item, skipped))
             assert isinstance(item, Roster)
+            if frames and item.seq != frames[0].seq:
+                raise Violation("FRAME-10", f"every part with seq {frames[0].seq}", repr(item))
             frames.append(item)
             if not item.more:
                 return frames
@@ -331,27 +368,26 @@ class MockClient:
         codes: Iterable[ErrorCode],
         req: str,
         *,
-        close_req: str | None = None,
+        after_req: str = "ERR-4",
         timeout: float = ANSWER_WAIT,
     ) -> Error:
         """Read to an ERROR with one of ``codes``; for a fatal one, then to the close.
 
-        Other frames before the ERROR are skipped. ``close_req`` is blamed when the server
-        closes without ERROR or keeps the connection open after a fatal one (§11.3).
+        Other frames before the ERROR are skipped. A missing or wrong ERROR, or a session
+        left open after a fatal one, breaks ``req``; a frame after a fatal ERROR breaks
+        ``after_req`` (ERR-4).
         """
         wanted = {int(c) for c in codes}
         names = " or ".join(ErrorCode(c).name for c in sorted(wanted))
-        close_req = close_req or req
         item, skipped = self._until_error(timeout)
         if isinstance(item, Closed):
-            blame = close_req if any(is_fatal(c) for c in wanted) else req
-            raise Violation(blame, f"ERROR {names}", f"{describe(item)} without ERROR")
+            raise Violation(req, f"ERROR {names}", f"{describe(item)} without ERROR")
         if item is None or isinstance(item, BadFrame):
             raise Violation(req, f"ERROR {names}", _actual(item, skipped))
         if item.code not in wanted:
             raise Violation(req, f"ERROR {names}", describe(item))
         if item.fatal:
-            self.expect_close(close_req)
+            self.expect_close(req, after_req=after_req)
         return item
 
     def _until_error(
@@ -365,14 +401,17 @@ class MockClient:
                 return item, skipped
             skipped.append(item)
 
-    def expect_close(self, req: str, timeout: float = ANSWER_WAIT) -> Closed:
-        """After a fatal ERROR: nothing more may arrive, and the connection must end."""
+    def expect_close(
+        self, req: str, *, after_req: str = "ERR-4", timeout: float = ANSWER_WAIT
+    ) -> Closed:
+        """After a fatal ERROR: nothing more may arrive (``after_req``), and the connection
+        must end (``req``)."""
         item = self.recv_event(timeout)
         if isinstance(item, Closed):
             return item
         if item is None:
             raise Violation(req, "the server to close the connection", "it stayed open")
-        raise Violation(req, "nothing after a fatal ERROR, then the close", describe(item))
+        raise Violation(after_req, "nothing after a fatal ERROR, then the close", describe(item))
 
 
 class SendFailed(HarnessError):

@@ -29,6 +29,11 @@ _RUN_TAG = secrets.token_hex(2)
 _names = itertools.count(1)
 
 
+def fresh_name(label: str = "c") -> str:
+    """A nick (or room name) no other client of this run has used (at most 32 bytes, §5.1)."""
+    return f"{label[:16]}-{_RUN_TAG}{next(_names)}"
+
+
 class Case:
     def __init__(
         self, options: RunOptions, ids: Sequence[str], rng: random.Random, scale: float
@@ -51,11 +56,11 @@ class Case:
 
     def nick(self, label: str = "c") -> str:
         """A nick no other client of this run has used (at most 32 bytes, §5.1)."""
-        return f"{label[:16]}-{_RUN_TAG}{next(_names)}"
+        return fresh_name(label)
 
     def room(self, label: str = "r") -> str:
         """A fresh room name, already in canonical lowercase (§6.1)."""
-        return f"{label[:16]}-{_RUN_TAG}{next(_names)}".lower()
+        return fresh_name(label).lower()
 
     # -- clients ------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from .background import Background
 from .context import Case
 from .errors import HarnessError, TargetUnreachable, Violation, parse_skip
 from .options import RunOptions, parse_address
@@ -40,6 +41,7 @@ from .selection import Selection
 OPTIONS = pytest.StashKey[RunOptions]()
 STATE = pytest.StashKey["RunState"]()
 CASE = pytest.StashKey[Case]()
+BACKGROUND = pytest.StashKey[Background]()
 
 
 class RunState:
@@ -51,6 +53,7 @@ class RunState:
         self.exit_status = 0
         self.unreachable: str | None = None
         self.report_lines: list[str] = []
+        self.background_error = ""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -145,6 +148,8 @@ def pytest_collection_modifyitems(
             drop.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
+    # Time-limit cases read off the background probes: run them last, when most time has passed.
+    keep.sort(key=lambda i: "background" in getattr(i, "fixturenames", ()))
     items[:] = keep
     state = config.stash[STATE]
     state.selected = [
@@ -179,6 +184,25 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             state.server_info = probe(options.server, options.timeout_scale)
         except PreflightError as exc:
             pytest.exit(f"conformance: {exc}", returncode=2)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    if config.getoption("--list-cases") or config.getoption("collectonly"):
+        return
+    if any("background" in getattr(i, "fixturenames", ()) for i in session.items):
+        try:
+            config.stash[BACKGROUND] = Background(config.stash[OPTIONS])
+        except Exception as exc:  # the cases that need it will report ERROR
+            config.stash[STATE].background_error = f"background probes failed: {exc!r}"
+
+
+@pytest.fixture(scope="session")
+def background(request: pytest.FixtureRequest) -> Background:
+    found = request.config.stash.get(BACKGROUND, None)
+    if found is None:
+        raise HarnessError(request.config.stash[STATE].background_error or "no background probes")
+    return found
 
 
 @pytest.fixture
@@ -284,6 +308,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if OPTIONS not in config.stash:
         return
     options, state = config.stash[OPTIONS], config.stash[STATE]
+    if BACKGROUND in config.stash:
+        config.stash[BACKGROUND].stop()
     if exitstatus in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR, 2):
         return
     seconds = time.time() - state.started

@@ -65,9 +65,9 @@ def terminal_report(
         for res in sorted(by_section[sec], key=lambda r: section_key(registry[r.id].section)):
             req = registry[res.id]
             verdict = res.verdict
-            if res.runs > 1:
-                verdict += f" ({res.passed_runs}/{res.runs} runs passed"
-                verdict += ", intermittent)" if res.intermittent else ")"
+            if options.repeat > 1 and res.runs:
+                verdict += f" {res.passed_runs}/{res.runs}"
+                verdict += " intermittent" if res.intermittent else ""
             note = f" — {res.notes[0]}" if res.notes and res.verdict != "PASS" else ""
             if res.verdict == "PASS" and res.notes:
                 note = f" — seen: {res.notes[0]}"

@@ -72,13 +72,10 @@ class ReqResult:
     id: str
     verdict: str
     cases: list[str]
-    runs: int
+    runs: int  #: case runs that judged it (skips not counted)
     passed_runs: int
     notes: list[str]
-
-    @property
-    def intermittent(self) -> bool:
-        return 0 < self.passed_runs < self.runs
+    intermittent: bool = False  #: some case gave it different verdicts across --repeat runs
 
 
 def case_key(nodeid: str) -> str:
@@ -95,30 +92,43 @@ def aggregate(results: list[CaseResult], selected: Iterable[str]) -> dict[str, R
     out: dict[str, ReqResult] = {}
     for rid in selected:
         verdicts: list[str] = []
-        cases: list[str] = []
-        notes: list[str] = []
-        passed = 0
+        per_case: dict[str, set[str]] = {}
+        failures: list[str] = []
+        skips: list[str] = []
+        seen: list[str] = []
         for res in results:
             v = res.per_req.get(rid)
             if v is None:
                 continue
             verdicts.append(v)
-            if case_key(res.nodeid) not in cases:
-                cases.append(case_key(res.nodeid))
+            per_case.setdefault(case_key(res.nodeid), set()).add(v)
+            failures += [
+                f"expected {f.expected}; got {f.actual}" for f in res.failures if f.req == rid
+            ]
+            if v == ERROR and res.error:
+                failures.append(res.error)
+            if v == SKIPPED and res.skip_reason:
+                skips.append(f"[{res.skip_reason[0]}] {res.skip_reason[1]}")
             if v in (PASS, NON_STRICT):
-                passed += 1
-            if (
-                v == SKIPPED
-                and res.skip_reason
-                and f"[{res.skip_reason[0]}]" not in " ".join(notes)
-            ):
-                notes.append(f"[{res.skip_reason[0]}] {res.skip_reason[1]}")
-            for f in res.failures:
-                if f.req == rid:
-                    notes.append(f"expected {f.expected}; got {f.actual}")
-            for o in res.observations:
-                if o not in notes and v in (PASS, NON_STRICT):
-                    notes.append(o)
-        if verdicts:
-            out[rid] = ReqResult(rid, worst(verdicts), cases, len(verdicts), passed, notes)
+                seen += res.observations
+        if not verdicts:
+            continue
+        verdict = worst(verdicts)
+        judged = [v for v in verdicts if v != SKIPPED]
+        notes = (
+            failures
+            if verdict in (FAIL, ERROR, NON_STRICT)
+            else skips
+            if verdict == SKIPPED
+            else seen
+        )
+        out[rid] = ReqResult(
+            rid,
+            verdict,
+            list(per_case),
+            len(judged),
+            sum(v in (PASS, NON_STRICT) for v in judged),
+            list(dict.fromkeys(notes)),
+            any(len(vs - {SKIPPED}) > 1 for vs in per_case.values()),
+        )
     return out

@@ -98,7 +98,7 @@ def test_expect_error_sees_error_then_close(serve: Callable[[Handler], tuple[str
     client = MockClient(serve(chat), "bob", Transcript()).connect()
     client.register("bob")
     client.send_frame(Send("lobby", "die"))
-    err = client.expect_error([ErrorCode.MALFORMED], "MAL-1", close_req="ERR-3")
+    err = client.expect_error([ErrorCode.MALFORMED], "MAL-1")
     assert err.in_reply_to == FrameType.SEND
     assert isinstance(client.closed, Closed)
 
@@ -114,8 +114,8 @@ def test_expect_error_blames_close_without_error(
     client = MockClient(serve(silent_close), "c", Transcript()).connect()
     client.send_raw(b"\x00\x00\x00\x00", "length 0")
     with pytest.raises(Violation) as info:
-        client.expect_error([ErrorCode.MALFORMED], "MAL-1", close_req="ERR-3")
-    assert info.value.req == "ERR-3"
+        client.expect_error([ErrorCode.MALFORMED], "MAL-1")
+    assert info.value.req == "MAL-1"
     assert "without ERROR" in info.value.actual
 
 
