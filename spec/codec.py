@@ -138,7 +138,15 @@ def _first_line(exc: Exception) -> str:
 
 def error_frame_for(exc: ProtocolError, in_reply_to: int = 0) -> bytes:
     """The one place a protocol error becomes the ERROR frame that reports it (§11.1)."""
-    return encode(Error(code=exc.code, text=exc.detail[:1000], in_reply_to=in_reply_to))
+    return encode(Error(code=exc.code, text=clip_utf8(exc.detail, 1000), in_reply_to=in_reply_to))
+
+
+def clip_utf8(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` of UTF-8, only ever between characters."""
+    raw = text.encode("utf-8")
+    if len(raw) <= max_bytes:
+        return text
+    return raw[:max_bytes].decode("utf-8", errors="ignore")
 
 
 _FAST_DECODERS: dict[int, Any] = {int(t): f for t, f in fastpath.DECODERS.items()}

@@ -141,7 +141,7 @@ class ErrorCode(enum.IntEnum):
     #: §15.1 — a frame type this server does not know; the frame was skipped.
     UNKNOWN_TYPE = 0x010A
 
-    #: §14 — the frame's fields do not fit its length, or a field value is illegal.
+    #: §14 — the frame's fields do not fit its length (overrun, trailing bytes, zero length).
     MALFORMED = 0x0201
     #: §3.2 — the length is over the receiver's limit.
     FRAME_TOO_LARGE = 0x0202

@@ -210,3 +210,13 @@ def test_random_body_of_every_type_decodes_or_is_refused(ftype: FrameType, body:
         return
     assert not isinstance(event, UnknownFrame)
     assert encode(event)[5:] == body
+
+
+def test_error_text_is_clipped_in_bytes_between_characters() -> None:
+    from spec.codec import clip_utf8
+
+    assert clip_utf8("é" * 600, 1000) == "é" * 500
+    assert clip_utf8("aé", 2) == "a"
+    assert clip_utf8("short", 1000) == "short"
+    frame = error_frame_for(MalformedFrame("€" * 1000))
+    assert len(frame) <= 4 + 1024
