@@ -339,7 +339,9 @@ class MockClient:
         frames: list[Roster] = []
         while True:
             item, skipped = self.expect(
-                lambda e: isinstance(e, Roster) and e.room == room, f"ROSTER of {room!r}", req
+                lambda e: isinstance(e, Roster) and e.room.lower() == room.lower(),
+                f"ROSTER of {room!r}",
+                req,
             )
             if immediate and skipped:
                 raise Violation(

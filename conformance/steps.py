@@ -34,7 +34,7 @@ def who(client: MockClient, room: str, req: str = "ROOM-11") -> Roster:
 def leave(client: MockClient, room: str, req: str = "ROOM-8") -> Left:
     client.send_frame(Leave(room))
     item, _ = client.expect(
-        lambda e: isinstance(e, Left) and e.room == room and e.nick == client.nick,
+        lambda e: isinstance(e, Left) and e.room.lower() == room.lower() and e.nick == client.nick,
         f"own LEFT for {room!r}",
         req,
     )
