@@ -86,7 +86,7 @@ def send_all(
     per_member: Sequence[int],
     req: str,
     timeout: float = 30.0,
-) -> None:
+) -> list[list[Incoming]]:
     """Every member sends its messages at once (pipelined), then collects its answers.
 
     ``texts(i, k)`` is member i's k-th text. Afterwards each member runs a PING barrier, so
@@ -105,3 +105,4 @@ def send_all(
 
     cw.parallel(len(members), one)
     cw.parallel(len(members), lambda i: members[i].client.barrier(req, timeout))
+    return cw.parallel(len(members), lambda i: members[i].client.barrier(req, timeout))
