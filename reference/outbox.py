@@ -38,10 +38,13 @@ class Congestion:
     def __init__(self) -> None:
         self.cond = threading.Condition()
         self.congested: set[Outbox] = set()
+        #: Congestion episodes so far (§12.1), for tests and statistics.
+        self.episodes = 0
 
     def mark(self, outbox: Outbox) -> None:
         with self.cond:
             self.congested.add(outbox)
+            self.episodes += 1
 
     def clear(self, outbox: Outbox) -> None:
         with self.cond:

@@ -13,7 +13,7 @@ import logging
 import select
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,7 +45,7 @@ from spec.events import (
     Welcome,
     Who,
 )
-from spec.names import fold, is_valid_nick
+from spec.names import fold, is_valid_nick, is_valid_room
 
 from .outbox import Outbox
 
@@ -102,6 +102,10 @@ class Session:
         self.tokens = float(self.config.effective_burst)
         self.refilled = self.started
         self._errors: dict[tuple[int, int], bytes] = {}
+        #: §12.3: the members of the room of the last accepted SEND, and the addressee of the
+        #: last accepted DIRECT if it was congested then.
+        self.hold_room: Container[object] | None = None
+        self.hold_target: Session | None = None
 
     def __repr__(self) -> str:
         return f"{self.nick or '-'}@{self.peer}"
@@ -190,6 +194,7 @@ class Session:
         batch: list[bytes] = []
         batch_room = ""
         batch_bytes = 0
+        batch_cap = max(1, min(BATCH_BYTES, self.config.out_limit // 8))
         handled = 0
         ending: Ending | None = None
         while ending is None:
@@ -206,19 +211,18 @@ class Session:
                 try:
                     room, text16, refusal = self.check_send(body)
                 except ProtocolError as exc:
-                    ending = Ending(
-                        LeaveReason.ERROR, error_frame_for(exc, ftype), detail=exc.detail
-                    )
+                    ending = self.protocol_error(exc, ftype)
                     break
                 if batch and (
                     refusal is not None
                     or room != batch_room
                     or len(batch) >= BATCH_MESSAGES
-                    or batch_bytes >= BATCH_BYTES
+                    or batch_bytes >= batch_cap
                 ):
                     self.send_batch(batch_room, batch)
                     batch, batch_bytes = [], 0
                 if refusal is not None:
+                    self.respect_holds()
                     self.push(self.error_frame(refusal, ftype))
                 else:
                     batch_room = room
@@ -228,40 +232,59 @@ class Session:
             if batch:
                 self.send_batch(batch_room, batch)
                 batch, batch_bytes = [], 0
+            self.respect_holds()
             ending = self.dispatch(ftype, body)
         if batch:
             self.send_batch(batch_room, batch)
-        if handled:
+        if handled:  # after any hold: time held is not silence (§10.2 KEEP-7)
             self.last_frame = time.monotonic()
             self.pinged = False
         return ending
 
     def check_send(self, body: bytes) -> tuple[str, bytes, ErrorCode | None]:
-        """Decode a SEND (a fatal error raises) and apply the per-message checks (§7.1)."""
+        """Decode a SEND (a fatal error raises), then its checks in the order of §7.1 MSG-1:
+        room syntax, membership, text length, flood limit (which alone takes a token)."""
         event = decode_body(FrameType.SEND, body)
         assert isinstance(event, Send)
         text16 = body[1 + body[0] :]  # the exact str16 bytes, validated by decode_body
+        room = fold(event.room)
+        if not is_valid_room(event.room):
+            return room, text16, ErrorCode.ROOM_INVALID
+        if room not in self.hub.rooms_of(self):
+            return room, text16, ErrorCode.NOT_IN_ROOM
         if len(text16) - 2 > self.config.max_text:
-            return event.room, text16, ErrorCode.TEXT_TOO_LONG
+            return room, text16, ErrorCode.TEXT_TOO_LONG
         if not self.take_token():
-            return event.room, text16, ErrorCode.RATE_LIMITED
-        return event.room, text16, None
+            return room, text16, ErrorCode.RATE_LIMITED
+        return room, text16, None
 
     def send_batch(self, room: str, texts16: list[bytes]) -> None:
+        """Accept a batch of checked SENDs to one room, then hold (§12.3 SLOW-3)."""
+        self.respect_holds()
         code = self.hub.send(self, room, texts16)
-        if code is not None:
+        if code is not None:  # only if a subclass's checks let a bad one through
             self.push(self.error_frame(code, FrameType.SEND) * len(texts16))
             return
-        joined = self.hub.rooms_of(self).get(fold(room))
-        if joined is not None:
-            congestion = self.server.congestion
-            self.hold_back(lambda: congestion.any_member_congested(joined.members))
+        joined = self.hub.rooms_of(self).get(room)
+        self.hold_room = joined.members if joined is not None else None
+        self.respect_holds()
 
-    def hold_back(self, blocked: Callable[[], bool]) -> None:
-        """§12.3: read nothing more from this sender while an addressee is congested, at
-        most until the watchdog cuts it (plus a margin, should the watchdog run late)."""
+    def respect_holds(self) -> None:
+        """§12.3: handle nothing more from this sender while a member of the room of its last
+        accepted SEND (SLOW-3), or the congested addressee of its last DIRECT (SLOW-4), is
+        congested: at most until the watchdog cuts them (plus a margin, should it run late).
+        Costs one test when nothing anywhere is congested."""
         congestion = self.server.congestion
         if not congestion.congested:
+            return
+        members, target = self.hold_room, self.hold_target
+
+        def blocked() -> bool:
+            if target is not None and target.outbox.congested:
+                return True
+            return members is not None and congestion.any_member_congested(members)
+
+        if not blocked():
             return
         deadline = time.monotonic() + 2 * self.config.slow_timeout + 1.0
         if not congestion.wait_while(blocked, deadline, self.aborting) and not self.aborting():
@@ -373,7 +396,8 @@ class Session:
             self.push(self.error_frame(ErrorCode.NICK_IN_USE, FrameType.HELLO))
             return None
         self.state = State.REGISTERED
-        self.splitter.max_frame = self.config.max_frame
+        self.splitter.max_frame = self.config.max_frame  # §3.2 FRAME-7
+        self.tokens, self.refilled = float(self.config.effective_burst), time.monotonic()
         log.info("registered %r", self)
         return None
 
@@ -394,17 +418,25 @@ class Session:
         )
 
     def on_direct(self, event: Direct) -> None:
-        if len(event.text.encode("utf-8")) > self.config.max_text:
-            self.push(self.error_frame(ErrorCode.TEXT_TOO_LONG, FrameType.DIRECT))
+        """§7.3 MSG-8: nick syntax, addressee, text length, flood limit, in that order."""
+        code = None
+        target = self.hub.lookup(event.nick)
+        if not is_valid_nick(event.nick):
+            code = ErrorCode.NICK_INVALID
+        elif target is None:
+            code = ErrorCode.NO_SUCH_NICK
+        elif len(event.text.encode("utf-8")) > self.config.max_text:
+            code = ErrorCode.TEXT_TOO_LONG
+        elif not self.take_token():
+            code = ErrorCode.RATE_LIMITED
+        elif self.hub.direct(self, event.nick, event.text) is None:
+            code = ErrorCode.NO_SUCH_NICK  # gone in the meantime
+        if code is not None:
+            self.push(self.error_frame(code, FrameType.DIRECT))
             return
-        if not self.take_token():
-            self.push(self.error_frame(ErrorCode.RATE_LIMITED, FrameType.DIRECT))
-            return
-        target = self.hub.direct(self, event.nick, event.text)
-        if target is None:
-            self.push(self.error_frame(ErrorCode.NO_SUCH_NICK, FrameType.DIRECT))
-        elif isinstance(target, Session) and target.outbox.congested:
-            self.hold_back(lambda: target.outbox.congested)
+        if isinstance(target, Session):  # SLOW-4: hold only behind a congested addressee
+            self.hold_target = target if target.outbox.congested else None
+            self.respect_holds()
 
     def on_bye(self, event: Bye) -> Ending:
         """§11.4: LEFT(QUIT) with the BYE text (cut to max_text, so LEFT fits a frame)."""

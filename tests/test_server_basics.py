@@ -151,6 +151,11 @@ def test_messages_ack_seq_and_echo() -> None:
         ]
         assert bob.barrier() == expected
         assert eve.barrier() == expected
+        alice.send(Send("bad room", "x" * 11), Send("nowhere", "x" * 11))  # MSG-1 order
+        assert [e.code for e in alice.barrier() if isinstance(e, Error)] == [
+            ErrorCode.ROOM_INVALID,
+            ErrorCode.NOT_IN_ROOM,
+        ]
         eve.send(Send("lobby", "mine"))
         assert eve.barrier() == [Ack("lobby", 5), Deliver("lobby", 5, "eve", "mine")]
         assert alice.barrier() == [Deliver("lobby", 5, "eve", "mine")]
@@ -159,11 +164,19 @@ def test_messages_ack_seq_and_echo() -> None:
 def test_direct_messages() -> None:
     with running_server() as server, clients(server, "alice", "Bob", "carol") as (a, b, c):
         a.send(Direct("bob", "psst"), Direct("alice", "me"), Direct("nobody", "?"))
-        a.send(Direct("bad nick", "?"))
+        a.send(
+            Direct("bad nick", "?" * 5000), Direct("nobody", "?" * 5000), Direct("bob", "?" * 5000)
+        )
         got = a.barrier()
         assert got[0] == Ack("", 0)
         assert got[1:3] == [Whisper("alice", "me"), Ack("", 0)]
-        assert [e.code for e in got[3:] if isinstance(e, Error)] == [ErrorCode.NO_SUCH_NICK] * 2
+        assert [e.code for e in got[3:] if isinstance(e, Error)] == [  # MSG-8 order
+            ErrorCode.NO_SUCH_NICK,
+            ErrorCode.NICK_INVALID,
+            ErrorCode.NO_SUCH_NICK,
+            ErrorCode.TEXT_TOO_LONG,
+        ]
+        assert all(e.in_reply_to == FrameType.DIRECT for e in got[3:] if isinstance(e, Error))
         assert b.barrier() == [Whisper("alice", "psst")]
         assert c.barrier() == []
 
