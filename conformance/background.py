@@ -53,7 +53,10 @@ class Background:
         self.half_frame = make("bg-half-frame", auto_pong=False)
         self.active = make("bg-active", auto_pong=False)
         self.drain = make("bg-drain")
+        #: When each probe sent its HELLO: the server's idle clock cannot start earlier.
+        self.hello_sent: dict[str, float] = {}
         for c in (self.silent, self.answering, self.half_frame, self.active, self.drain):
+            self.hello_sent[c.name] = time.monotonic()
             c.register(fresh_name(c.name[3:]))
         self.registered_at = time.monotonic()
         self.half_frame.send_raw(encode(Ping(1))[:3], "the first 3 bytes of a PING")
