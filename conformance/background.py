@@ -23,10 +23,12 @@ import threading
 import time
 
 from spec.codec import encode
+from spec.constants import ErrorCode
 from spec.events import Hello, Ping
 
-from .client import MockClient, SendFailed
+from .client import Closed, MockClient, SendFailed
 from .context import fresh_name
+from .errors import Violation
 from .options import RunOptions
 from .transcript import Transcript
 
@@ -60,6 +62,7 @@ class Background:
             c.register(fresh_name(c.name[3:]))
         self.registered_at = time.monotonic()
         self.half_frame.send_raw(encode(Ping(1))[:3], "the first 3 bytes of a PING")
+        self.drain_done = threading.Event()
         self.drain_fin_at: float | None = None
         self.drain_reset_at: float | None = None
         self._spawn(self._refuse_forever)
@@ -93,15 +96,21 @@ class Background:
                 return
 
     def _measure_drain(self) -> None:
+        try:
+            self._drain_once()
+        finally:
+            self.drain_done.set()
+
+    def _drain_once(self) -> None:
         """Send length 0, read to the FIN, then keep writing until the server's close shows."""
         self.drain.send_raw(b"\x00\x00\x00\x00", "length 0")
-        deadline = time.monotonic() + 10.0 * self.scale
-        while self.drain.closed is None and time.monotonic() < deadline:
-            if self._stop.wait(0.01):
-                return
+        try:
+            self.drain.expect_error([ErrorCode.MALFORMED], "MAL-1", timeout=10.0)
+        except Violation:
+            return
         if self.drain.closed is None or self.drain.closed.how != "eof":
             return
-        self.drain_fin_at = time.monotonic()
+        self.drain_fin_at = next(t for t, e in self.drain.log if isinstance(e, Closed))
         while time.monotonic() < self.drain_fin_at + 10.0 * self.scale:
             try:
                 self.drain.send_raw(encode(Ping(0))[:2], "2 bytes while the server drains")

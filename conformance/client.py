@@ -107,6 +107,8 @@ class MockClient:
         self._reader: threading.Thread | None = None
         self._stopping = False
         self._limit = DEFAULT_MAX_FRAME
+        self._gate = threading.Event()  # cleared: the reader stops reading (a slow consumer)
+        self._gate.set()
 
     # -- connection ---------------------------------------------------------------------
 
@@ -135,6 +137,13 @@ class MockClient:
             self._reader = threading.Thread(target=self._read_loop, name=self.name, daemon=True)
             self._reader.start()
 
+    def pause_reading(self) -> None:
+        """Stop reading (after the current read) until :meth:`resume_reading`."""
+        self._gate.clear()
+
+    def resume_reading(self) -> None:
+        self._gate.set()
+
     def close(self) -> None:
         """Close politely (FIN), and stop the reader."""
         self._stop(abort=False)
@@ -148,6 +157,7 @@ class MockClient:
         if sock is None or self._stopping:
             return
         self._stopping = True
+        self._gate.set()
         self.transcript.note(self.name, "aborting (RST)" if abort else "closing")
         try:
             if abort:
@@ -200,6 +210,7 @@ class MockClient:
         sock = self._require_sock()
         splitter = FrameSplitter(HARD_MAX_FRAME)
         while True:
+            self._gate.wait()
             try:
                 data = sock.recv(65536)
             except OSError:

@@ -24,10 +24,12 @@ class Record:
     client: str
     direction: str  #: "send", "recv" or "note" (connect, close, timeout...)
     event: object  #: the decoded event, or a string for notes and undecodable frames
-    raw: bytes
+    raw: bytes  #: the frame's first HEX_LIMIT bytes (floods would not fit in memory whole)
+    length: int  #: the frame's full length in bytes
 
     def describe(self) -> str:
-        return self.event if isinstance(self.event, str) else repr(self.event)
+        text = self.event if isinstance(self.event, str) else repr(self.event)
+        return text if len(text) <= 400 else text[:400] + f"… ({len(text)} chars)"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -36,9 +38,9 @@ class Record:
             "event": self.describe(),
         }
         if self.direction != "note":
-            out["len"] = len(self.raw)
-            out["hex"] = self.raw[:HEX_LIMIT].hex()
-            if len(self.raw) > HEX_LIMIT:
+            out["len"] = self.length
+            out["hex"] = self.raw.hex()
+            if self.length > len(self.raw):
                 out["hex_truncated"] = True
         return out
 
@@ -52,7 +54,8 @@ class Transcript:
         self._lock = threading.Lock()
 
     def add(self, client: str, direction: str, event: object, raw: bytes = b"") -> None:
-        record = Record(time.monotonic() - self.epoch, client, direction, event, raw)
+        t = time.monotonic() - self.epoch
+        record = Record(t, client, direction, event, raw[:HEX_LIMIT], len(raw))
         with self._lock:
             self._records.append(record)
 
@@ -94,9 +97,9 @@ class Transcript:
                 continue
             arrow = {"send": "->", "recv": "<-"}.get(record.direction, "..")
             line = f"{record.t:9.4f} {record.client:>12} {arrow} {record.describe()}"
-            if record.raw:
+            if record.length:
                 shown_hex = record.raw[:48].hex()
-                line += f"  [{len(record.raw)} B {shown_hex}{'…' if len(record.raw) > 48 else ''}]"
+                line += f"  [{record.length} B {shown_hex}{'…' if record.length > 48 else ''}]"
             lines.append(line)
         if len(names) > max_clients:
             lines.append(f"… and {len(names) - max_clients} more clients (see the JSON report)")

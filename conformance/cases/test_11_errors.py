@@ -1,0 +1,127 @@
+"""§11 Errors and closing: non-fatal errors change nothing, the fatal close (FIN, drain),
+BYE, shutdown."""
+
+from __future__ import annotations
+
+from conformance.background import Background
+from conformance.client import Closed, describe
+from conformance.context import Case
+from conformance.errors import SkipReason, Violation, skip
+from conformance.markers import requirement
+from conformance.predicates import deliver_of, left_about
+from conformance.steps import join, nothing_like, refused, send
+from spec.codec import encode
+from spec.constants import ErrorCode, LeaveReason
+from spec.events import Bye, Deliver, Join, Left, Ping, Pong, Send
+
+
+@requirement("ERR-3", "ORD-1")
+def test_non_fatal_error_changes_nothing(cw: Case) -> None:
+    """After a non-fatal ERROR, a server MUST carry on with the session as if the refused
+    request had never been sent: a refused message takes no seq, a refused JOIN no membership."""
+    room = cw.room()
+    a, b = cw.registered("a"), cw.registered("b")
+    join(a, room)
+    join(b, room)
+    first = send(a, room, "one").seq
+    assert a.welcome is not None
+    a.send_frame(Send(room, "x" * (a.welcome.max_text + 1)))
+    refused(a, ErrorCode.TEXT_TOO_LONG, "ERR-3")
+    second = send(a, room, "two").seq
+    cw.check(second == first + 1, "ERR-3", f"seq {first + 1} after the refusal", f"{second}")
+    a.send_frame(Join("bad room!"))
+    refused(a, ErrorCode.ROOM_INVALID, "ERR-3")
+    seqs = [e.seq for e in b.barrier("ERR-3") if isinstance(e, Deliver) and e.room == room]
+    cw.check(seqs == [first, second], "ORD-1", f"DELIVERs {first}, {second}", repr(seqs))
+
+
+@requirement("ERR-6", "ERR-4")
+def test_fatal_error_then_half_close(cw: Case) -> None:
+    """After sending a fatal ERROR, a server MUST shut down the sending direction (FIN) rather
+    than close the socket outright — so input still in flight cannot turn into a reset that
+    destroys the ERROR."""
+    c = cw.registered("f")
+    pings = b"".join(encode(Ping(i)) for i in range(200))
+    c.send_raw(b"\x00\x00\x00\x00" + pings, "length 0, then 200 PINGs in the same write")
+    c.expect_error([ErrorCode.MALFORMED], "MAL-1")
+    assert isinstance(c.closed, Closed)
+    cw.check(c.closed.how == "eof", "ERR-6", "FIN after the ERROR", c.closed.how)
+
+
+@requirement("ERR-7", "ERR-8", "ERR-6")
+def test_drain_is_bounded(cw: Case, background: Background) -> None:
+    """After the half-close, a server MUST keep reading and discarding input until the client
+    closes or a bounded drain time has passed (which SHOULD be at most 2 seconds)."""
+    cw.transcript = background.transcript
+    background.drain_done.wait(25 * cw.scale)
+    closed = background.drain.closed
+    if closed is None or closed.how != "eof" or background.drain_fin_at is None:
+        raise Violation("ERR-6", "ERROR, then FIN", describe(closed))
+    if background.drain_reset_at is None:
+        raise Violation(
+            "ERR-7", "the server to close within a bounded drain time", "no close in 10 s"
+        )
+    took = background.drain_reset_at - background.drain_fin_at
+    cw.check(took > 0.05, "ERR-7", "reading went on after the FIN", f"closed after {took:.3f}s")
+    cw.check(took <= 2.0 + 0.5 * cw.scale, "ERR-8", "a drain of at most 2 s", f"{took:.2f}s")
+    cw.observe(f"drained for about {took:.2f}s")
+
+
+@requirement("ERR-12", "ERR-14", "ERR-15", "ERR-17")
+def test_bye(cw: Case) -> None:
+    """On BYE a server MUST send LEFT(QUIT, text) to the members of every room the client was
+    in, MUST NOT answer it, MUST close without ERROR, and SHOULD still send what it produced
+    before handling the BYE."""
+    r1, r2 = cw.room("one"), cw.room("two")
+    w, x = cw.registered("watcher"), cw.registered("x")
+    for c in (w, x):
+        join(c, r1)
+        join(c, r2)
+    x.send_raw(encode(Ping(77)) + encode(Bye("farewell")), "PING and BYE in one write")
+    lefts = w.collect(
+        [left_about(r, x.nick) for r in (r1, r2, "lobby")], "LEFT in all three rooms", "ERR-12"
+    )
+    for left in lefts:
+        assert isinstance(left, Left)
+        cw.check(
+            left.reason == LeaveReason.QUIT and left.text == "farewell",
+            "ERR-12",
+            f"LEFT(QUIT, 'farewell') in {left.room}",
+            repr(left),
+        )
+    after: list[object] = []
+    while True:
+        item = x.recv_event()
+        if item is None or isinstance(item, Closed):
+            break
+        after.append(item)
+    if item is None:
+        raise Violation("ERR-15", "the close after BYE", "the connection stayed open")
+    pongs = [e for e in after if isinstance(e, Pong) and e.token == 77]
+    others = [e for e in after if not isinstance(e, Pong)]
+    cw.check(not others, "ERR-14", "no answer to BYE", repr(others[:3]))
+    cw.check(bool(pongs), "ERR-17", "the PONG produced before the BYE", repr(after[:3]))
+    cw.ok("ERR-15")
+
+
+@requirement("ERR-16")
+def test_frames_after_bye_are_ignored(cw: Case) -> None:
+    """A server MUST ignore any frame that arrives after BYE."""
+    room = cw.room()
+    w, x = cw.registered("watcher"), cw.registered("x")
+    join(w, room)
+    join(x, room)
+    late = (Send(room, "after bye"), Join(cw.room("late")))
+    x.send_raw(encode(Bye("")) + b"".join(encode(f) for f in late), "BYE, then SEND and JOIN")
+    w.expect(left_about(room, x.nick), "LEFT(QUIT)", "ERR-12")
+    nothing_like(w, deliver_of(room, "after bye"), "DELIVER of a SEND after BYE", "ERR-16")
+
+
+@requirement("ERR-18")
+def test_shutdown(cw: Case) -> None:
+    """When a server shuts down, it MUST send the fatal SERVER_SHUTDOWN to every connected
+    client, registered or not, and close each connection as in §11.3."""
+    skip(
+        SkipReason.NOT_APPLICABLE,
+        "the suite cannot make a server shut down over the wire; tests/ checks the reference",
+    )

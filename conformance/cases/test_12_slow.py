@@ -1,0 +1,263 @@
+"""§12 Slow consumers and overload: a member that stops reading is cut after slow_timeout_ms
+and holds its room up no longer; a member that keeps reading, however slowly, is never cut and
+loses nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+from conformance.client import Closed, MockClient, describe
+from conformance.context import Case
+from conformance.errors import SkipReason, Violation, skip
+from conformance.markers import requirement
+from conformance.predicates import joined_about, left_about
+from conformance.slow import FloodLog, flood
+from conformance.steps import join
+from spec.constants import ErrorCode, LeaveReason
+from spec.events import Deliver, Error, Hello, Join, Left, Welcome
+
+#: Longest slow_timeout_ms the suite will sit through (before --timeout-scale).
+SLOW_BOUND_MS = 10_000
+#: A receive buffer as small as the kernel allows, so the stalled member's window closes fast.
+TINY_RCVBUF = 4096
+
+
+def _params(cw: Case, c: MockClient) -> tuple[Welcome, float]:
+    w = c.welcome
+    assert w is not None
+    if w.slow_timeout_ms > SLOW_BOUND_MS * cw.scale:
+        skip(
+            SkipReason.LIMIT_TOO_LONG,
+            f"slow_timeout_ms={w.slow_timeout_ms} is too long to test; run the server with a"
+            " shorter one (reference: --slow-timeout 1) or raise --timeout-scale",
+        )
+    return w, w.slow_timeout_ms / 1000
+
+
+def _grace(cw: Case, slow: float) -> float:
+    return max(1.0, 0.5 * slow) * cw.scale
+
+
+def _watch_cut(watcher: MockClient, room: str, nick: str, stop: threading.Event) -> None:
+    """Set ``stop`` when ``watcher`` sees ``nick`` leave ``room`` (the cut)."""
+
+    def run() -> None:
+        with contextlib.suppress(Violation):
+            watcher.expect(left_about(room, nick), f"LEFT of {nick}", "SLOW-1", timeout=120)
+        stop.set()
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+def _ping_latencies(c: MockClient, stop: threading.Event, out: list[float]) -> threading.Thread:
+    """While ``stop`` is unset, time PING round trips of a client nobody holds (SLOW-5)."""
+
+    def run() -> None:
+        while not stop.is_set():
+            t0 = time.monotonic()
+            try:
+                c.barrier("SLOW-5", timeout=30)
+            except Violation:
+                out.append(float("inf"))
+                return
+            out.append(time.monotonic() - t0)
+            stop.wait(0.05)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def _judge_hold(cw: Case, log: FloodLog, slow: float, hold_req: str) -> None:
+    grace = _grace(cw, slow)
+    cw.check(
+        not log.stalled and log.longest <= slow + grace,
+        "SLOW-8",
+        f"the sender held at most slow_timeout {slow:g}s (+{grace:g}s to cut)",
+        "an answer never came" if log.stalled else f"held {log.longest:.2f}s",
+    )
+    cw.check(
+        log.longest >= 0.5 * slow,
+        hold_req,
+        "the sender held while the member was congested",
+        f"longest answer {log.longest:.3f}s: the server never held the sender",
+    )
+    cw.observe(f"{len(log.sent)} messages; longest answer {log.longest:.2f}s")
+
+
+def _judge_cut(cw: Case, stalled: MockClient, watcher: MockClient, room: str) -> None:
+    left = next((e for _, e in watcher.log if left_about(room, stalled.nick)(e)), None)
+    if left is None:
+        raise Violation("SLOW-1", f"{stalled.nick} cut with SLOW_CONSUMER", "it was never cut")
+    assert isinstance(left, Left)
+    cw.check(
+        left.reason == LeaveReason.SLOW_CONSUMER,
+        "PRES-6",
+        "LEFT reason SLOW_CONSUMER",
+        f"reason {left.reason}",
+    )
+    stalled.start_reading()  # only now: the cut must not have waited for this (SLOW-2)
+    end = None
+    while True:
+        item = stalled.recv_event(10)
+        if item is None or isinstance(item, Closed):
+            end = item
+            break
+        if isinstance(item, Error):
+            cw.check(
+                item.code == ErrorCode.SLOW_CONSUMER,
+                "SLOW-1",
+                "ERROR SLOW_CONSUMER (if any reached the client)",
+                describe(item),
+            )
+            cw.observe("the SLOW_CONSUMER ERROR reached the stalled client")
+    cw.check(end is not None, "SLOW-2", "the stalled client's connection closed", "still open")
+
+
+@requirement("SLOW-1", "SLOW-2", "SLOW-3", "SLOW-5", "SLOW-6", "SLOW-8", "KEEP-7", "PRES-6")
+def test_stalled_member_is_cut_and_holds_the_room_only_so_long(cw: Case) -> None:
+    """A member that stops reading MUST be cut with SLOW_CONSUMER after slow_timeout_ms of
+    congestion without waiting for it to read; meanwhile the sender is held (at most that
+    long), others are served, and the members that stay lose nothing."""
+    room = cw.room("slow")
+    sender, reader, bystander = (
+        cw.registered("sender"),
+        cw.registered("reader"),
+        cw.registered("by"),
+    )
+    w, slow = _params(cw, sender)
+    join(sender, room)
+    join(reader, room)
+    stalled_nick = cw.nick("stalled")
+    stalled = cw.client("stalled", read=False, rcvbuf=TINY_RCVBUF)
+    stalled.send_frame(Hello(nick=stalled_nick))
+    stalled.send_frame(Join(room))
+    stalled.nick = stalled_nick
+    reader.expect(joined_about(room, stalled_nick), "JOINED of the stalled member", "PRES-1")
+    stop = threading.Event()
+    _watch_cut(reader, room, stalled_nick, stop)
+    pings: list[float] = []
+    pinger = _ping_latencies(bystander, stop, pings)
+    log = flood(
+        sender,
+        room,
+        direct=False,
+        size=w.max_text,
+        stop=stop,
+        deadline=time.monotonic() + (3 * slow + 30) * cw.scale,
+        answer_wait=slow + 2 * _grace(cw, slow),
+    )
+    stop.set()
+    pinger.join(35)
+    _judge_cut(cw, stalled, reader, room)
+    _judge_hold(cw, log, slow, "SLOW-3")
+    longest_ping = max(pings, default=0.0)
+    cw.check(
+        longest_ping < slow / 2 + _grace(cw, slow),
+        "SLOW-5",
+        "PING round trips of an unrelated client stay short",
+        f"longest {longest_ping:.2f}s over {len(pings)} PINGs",
+    )
+    _judge_delivery(cw, reader, room, log)
+    errs = [e for _, e in sender.log if isinstance(e, Error) and e.fatal]
+    cw.check(not errs, "KEEP-7", "the held sender not cut", describe(errs[0]) if errs else "")
+
+
+@requirement("SLOW-4", "SLOW-1", "SLOW-8")
+def test_direct_to_a_stalled_client_holds_the_sender(cw: Case) -> None:
+    """After accepting a DIRECT to a congested client, a server MUST NOT handle another frame
+    from the sender until the addressee is no longer congested or has been cut."""
+    sender, watcher = cw.registered("sender"), cw.registered("watcher")
+    w, slow = _params(cw, sender)
+    stalled_nick = cw.nick("stalled")
+    stalled = cw.client("stalled", read=False, rcvbuf=TINY_RCVBUF)
+    stalled.send_frame(Hello(nick=stalled_nick))
+    stalled.nick = stalled_nick
+    watcher.expect(joined_about("lobby", stalled_nick), "JOINED of the stalled client", "PRES-1")
+    stop = threading.Event()
+    _watch_cut(watcher, "lobby", stalled_nick, stop)
+    log = flood(
+        sender,
+        stalled_nick,
+        direct=True,
+        size=w.max_text,
+        stop=stop,
+        deadline=time.monotonic() + (3 * slow + 30) * cw.scale,
+        answer_wait=slow + 2 * _grace(cw, slow),
+    )
+    stop.set()
+    _judge_cut(cw, stalled, watcher, "lobby")
+    _judge_hold(cw, log, slow, "SLOW-4")
+
+
+@requirement("SLOW-7", "SLOW-6")
+def test_member_that_keeps_up_is_never_cut(cw: Case) -> None:
+    """A server MUST NOT cut a client that, every time its pending output goes above
+    out_limit, brings it back within slow_timeout_ms, however busy its rooms are — and it
+    loses nothing. The member here reads in spurts: it pauses a quarter of slow_timeout_ms at
+    a time, then catches up."""
+    room = cw.room("spurts")
+    senders = [cw.registered(f"sender{i}") for i in range(3)]
+    w, slow = _params(cw, senders[0])
+    spurts = cw.registered("spurts", rcvbuf=TINY_RCVBUF)
+    for c in (*senders, spurts):
+        join(c, room)
+    stop = threading.Event()
+
+    def stop_and_go() -> None:
+        while not stop.is_set():
+            spurts.pause_reading()
+            stop.wait(slow / 4)
+            spurts.resume_reading()
+            stop.wait(slow / 4)
+
+    pacer = threading.Thread(target=stop_and_go, daemon=True)
+    pacer.start()
+    until = time.monotonic() + 3 * slow * cw.scale
+    logs = cw.parallel(
+        len(senders),
+        lambda i: flood(
+            senders[i],
+            room,
+            direct=False,
+            size=w.max_text,
+            stop=stop,
+            deadline=until,
+            answer_wait=slow + 2 * _grace(cw, slow),
+            tag=f"s{i}-",
+            max_messages=1500,
+        ),
+    )
+    stop.set()
+    pacer.join(5)
+    spurts.resume_reading()
+    spurts.barrier("SLOW-7", timeout=30)
+    ended = [
+        e for _, e in spurts.log if isinstance(e, Closed) or (isinstance(e, Error) and e.fatal)
+    ]
+    if ended:
+        raise Violation("SLOW-7", "a member that keeps up stays connected", describe(ended[0]))
+    got = [e.text for _, e in spurts.log if isinstance(e, Deliver) and e.room == room]
+    for log in logs:
+        accepted = [t for t, a in zip(log.sent, log.answers, strict=False) if a.type == 0x12]
+        mine = [t for t in got if t in set(accepted)]
+        cw.check(mine == accepted, "SLOW-6", f"all {len(accepted)} from a sender", f"{len(mine)}")
+    cw.observe(f"{sum(len(g.sent) for g in logs)} messages of {w.max_text} bytes in {3 * slow:g}s")
+
+
+def _judge_delivery(cw: Case, reader: MockClient, room: str, log: FloodLog) -> None:
+    reader.barrier("SLOW-6", timeout=30)
+    accepted = [t for t, a in zip(log.sent, log.answers, strict=False) if a.type == 0x12]
+    got = [e.text for _, e in reader.log if isinstance(e, Deliver) and e.room == room]
+    first_diff = next(
+        (i for i, (x, y) in enumerate(zip(got, accepted, strict=False)) if x != y),
+        min(len(got), len(accepted)),
+    )
+    cw.check(
+        got == accepted,
+        "SLOW-6",
+        f"all {len(accepted)} accepted messages, once each, in order",
+        f"{len(got)} received; first difference at #{first_diff}",
+    )

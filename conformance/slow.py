@@ -1,0 +1,69 @@
+"""The flood engine of the §12 cases: one sender pushing max_text messages into a room (or
+DIRECTs at one nick) with a bounded window of outstanding requests, timing every answer.
+
+A held sender (§12.3) shows up as one answer that takes about slow_timeout_ms; a server that
+never holds shows only short answers; a server that blocks for good shows an answer that never
+comes. The flood stops when ``stop`` is set (the stalled member was cut) or at the deadline.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from spec.events import Ack, Direct, Error, Send
+
+from .client import MockClient
+from .errors import Violation
+from .scenarios import is_answer
+
+
+@dataclass
+class FloodLog:
+    sent: list[str] = field(default_factory=list)
+    answers: list[Ack | Error] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  #: seconds from send to answer
+    stalled: bool = False  #: an answer did not come within the wait
+
+    @property
+    def longest(self) -> float:
+        return max(self.latencies, default=0.0)
+
+
+def flood(
+    sender: MockClient,
+    target: str,
+    *,
+    direct: bool,
+    size: int,
+    stop: threading.Event,
+    deadline: float,
+    answer_wait: float,
+    window: int = 8,
+    max_messages: int = 100_000,
+    tag: str = "",
+) -> FloodLog:
+    """Send until ``stop`` or ``deadline``; returns what was sent and each answer's latency."""
+    log = FloodLog()
+    sent_at: list[float] = []
+    body = "z" * max(0, size - 12)
+    while True:
+        more = not stop.is_set() and time.monotonic() < deadline and len(log.sent) < max_messages
+        if more and len(sent_at) - len(log.answers) < window:
+            text = f"{tag}{len(log.sent):010d}|{body}"
+            frame = Direct(target, text) if direct else Send(target, text)
+            sender.send_frame(frame)
+            log.sent.append(text)
+            sent_at.append(time.monotonic())
+            continue
+        if len(log.answers) == len(sent_at):
+            return log
+        try:
+            item, _ = sender.expect(is_answer, "the answer to a SEND/DIRECT", "SLOW-8", answer_wait)
+        except Violation:
+            log.stalled = True
+            return log
+        assert isinstance(item, Ack | Error)
+        log.answers.append(item)
+        log.latencies.append(time.monotonic() - sent_at[len(log.answers) - 1])
