@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 SERVER ?=
 
-.PHONY: test lint typecheck check-code venv server client conformance bench clean vectors docs
+.PHONY: test lint typecheck check-code venv server client conformance bench clean vectors docs bench-smoke
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ server: $(STAMP)
 
 client: $(STAMP)
 	$(PY) -m reference.client --host $(HOST) --port $(PORT)
+
+# The standard bench sweep beside the naive and raw baselines (a few minutes on 2 cores).
+bench: $(STAMP)
+	$(PY) -m bench all --compare --json reports/bench.json
+
+# Every bench scenario at tiny sizes, as tests/test_bench_smoke.py runs it.
+bench-smoke: $(STAMP)
+	$(PY) -m bench all --smoke --compare --json reports/bench-smoke.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

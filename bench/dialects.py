@@ -18,7 +18,7 @@ import struct
 from typing import Final
 
 from spec.codec import decode_body, encode
-from spec.constants import HARD_MAX_FRAME, Capability, FrameType
+from spec.constants import HARD_MAX_FRAME, Capability, FrameType, is_fatal
 from spec.errors import ProtocolError
 from spec.events import Deliver, Error, Hello, Join, Ping, Pong, Roster, Send, Welcome
 
@@ -62,6 +62,8 @@ class Stream:
     def reset_counts(self) -> None:
         self.delivered = 0
         self.acked = 0
+        #: Requests answered by a non-fatal ERROR (e.g. RATE_LIMITED): no ACK will come.
+        self.rejected = 0
         self.last_ack_ns = 0
         self.dup = 0
         self.reordered = 0
@@ -157,7 +159,9 @@ class FrameStream(Stream):
             elif ftype == _PING:
                 out += encode(Pong(unpack_u64(buf, pos + 5)[0]))
             elif ftype == _ERROR:
-                self.error_codes.append(struct.unpack_from(">H", buf, pos + 5)[0])
+                code = struct.unpack_from(">H", buf, pos + 5)[0]
+                self.error_codes.append(code)
+                self.rejected += not is_fatal(code)
             pos = end
         if self.acked != acked_before:
             self.last_ack_ns = now_ns

@@ -58,6 +58,7 @@ def merge_run(
         "deliveries_per_s": _rate(delivered, elapsed),
         "bytes_in_per_s": _rate(sum(r["bytes_in"] for r in roles.values()), elapsed),
         "bytes_out_per_s": _rate(sum(r["bytes_out"] for r in roles.values()), elapsed),
+        "rejected": sum(r.get("rejected", 0) for r in roles.values()),
         "dup": sum(r.get("dup", 0) for r in roles.values()),
         "reordered": sum(r.get("reordered", 0) for r in roles.values()),
         "bad_seq": sum(r.get("bad_seq", 0) for r in roles.values()),

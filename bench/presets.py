@@ -22,6 +22,11 @@ class Preset:
     connection_levels: tuple[int, ...]
     slow_members: int
     slow_messages: int
+    #: Text bytes in the slow-consumer run: big enough that the stalled member's buffers
+    #: (kernel and server) fill within the run.
+    slow_payload: int
+    #: ``--slow-timeout`` for the reference server the bench starts (seconds).
+    slow_timeout_s: float
     overload_senders: int
     overload_members: int
     overload_deliveries: int
@@ -57,13 +62,15 @@ STANDARD = Preset(
     throughput_messages=(50, 10_000),
     connection_levels=(1000, 5000, 10_000, 15_000),
     slow_members=16,
-    slow_messages=20_000,
+    slow_messages=10_000,
+    slow_payload=1000,
+    slow_timeout_s=2.0,
     overload_senders=4,
     overload_members=250,
     overload_deliveries=10_000_000,
     codec_rounds=20_000,
     run_deadline_s=90.0,
-    slow_deadline_s=12.0,
+    slow_deadline_s=10.0,
 )
 
 SMOKE = Preset(
@@ -79,13 +86,15 @@ SMOKE = Preset(
     throughput_messages=(20, 100),
     connection_levels=(10, 20),
     slow_members=2,
-    slow_messages=4_000,
+    slow_messages=3_000,
+    slow_payload=1000,
+    slow_timeout_s=0.5,
     overload_senders=2,
     overload_members=4,
     overload_deliveries=4_000,
     codec_rounds=200,
     run_deadline_s=20.0,
-    slow_deadline_s=6.0,
+    slow_deadline_s=3.0,
     connect_timeout=20.0,
 )
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import select
 import selectors
 import time
 from typing import TYPE_CHECKING, Any
 
 from .orders import PEER, RECEIVER, SENDING_ROLES, STALLER, RunOrder
+from .stall import StallWatch
 
 if TYPE_CHECKING:
     from .worker import Client, Worker
 
-_RDHUP = getattr(select, "POLLRDHUP", 0x2000)
-_GONE = _RDHUP | select.POLLHUP | select.POLLERR
 #: Batches one sender may write per loop turn before reads get a look in.
 _BATCHES_PER_TURN = 8
 
@@ -33,10 +31,11 @@ def run_clients(w: Worker, order: RunOrder) -> dict[str, Any]:
         c.to_send = order.messages if c.role in SENDING_ROLES else 0
         c.sent = c.written = 0
         c.expect = {RECEIVER: order.expect_receiver, PEER: order.expect_peer}.get(c.role, 0)
-    poller = select.poll()
     for c in stallers:
         w._set_mask(c, 0)
-        poller.register(c.sock, _RDHUP)
+        c.cut_ns = 0
+        c.saw_eof = False
+    watch = StallWatch(stallers, w.order.port if w.order else 0)
     start_ns = time.monotonic_ns()
     deadline_ns = start_ns + int(order.deadline_s * 1e9)
     pace_ns = int(1e9 / order.pace_hz) if order.pace_hz else 0
@@ -48,7 +47,7 @@ def run_clients(w: Worker, order: RunOrder) -> dict[str, Any]:
         """How many messages ``c`` may put on the wire now."""
         n = min(order.batch, c.to_send)
         if chatwire:
-            n = min(n, order.window - (c.sent - c.stream.acked))
+            n = min(n, order.window - (c.sent - c.stream.acked - c.stream.rejected))
         if pace_ns:
             n = min(n, (now_ns - start_ns) // pace_ns + 1 - c.sent)
         return max(n, 0)
@@ -57,11 +56,11 @@ def run_clients(w: Worker, order: RunOrder) -> dict[str, Any]:
         if c.closed_ns:
             return True
         if c.role == STALLER:
-            return not order.wait_for_cut
+            return bool(c.cut_ns) or not order.wait_for_cut
         s = c.stream
         if c.role in SENDING_ROLES and (c.to_send or c.pending):
             return False
-        if chatwire and c.role in SENDING_ROLES and s.acked < order.messages:
+        if chatwire and c.role in SENDING_ROLES and s.acked + s.rejected < order.messages:
             return False
         return s.delivered >= c.expect
 
@@ -105,20 +104,11 @@ def run_clients(w: Worker, order: RunOrder) -> dict[str, Any]:
                 w._read(c, time.monotonic_ns())
             if mask & selectors.EVENT_WRITE and not c.closed_ns:
                 w._flush(c)
-        if stallers:
-            gone_ns = time.monotonic_ns()
-            for fd, events in poller.poll(0):
-                if events & _GONE:
-                    poller.unregister(fd)
-                    for c in stallers:
-                        if not c.closed_ns and c.sock.fileno() == fd:
-                            w._close(c, "cut by server")
-                            c.closed_ns = gone_ns
+        watch.check(time.monotonic_ns())
         unfinished = [c for c in unfinished if not done(c)]
     end_ns = time.monotonic_ns()
-    for c in stallers:
-        if not c.closed_ns:
-            poller.unregister(c.sock)
+    if stallers:
+        watch.drain(2.0)
     summary = _summary(clients, status, start_ns, end_ns, first_tx_ns)
     for c in clients:
         c.stream.reset_counts()
@@ -139,6 +129,7 @@ def _summary(
         r["count"] += 1
         r["delivered"] += s.delivered
         r["acked"] += s.acked
+        r["rejected"] += s.rejected
         r["dup"] += s.dup
         r["reordered"] += s.reordered
         r["bad_seq"] += s.bad_seq
@@ -153,13 +144,15 @@ def _summary(
             last_rx = max(last_rx, s.last_rx_ns)
             first_rx = min(first_rx, s.first_rx_ns) if first_rx else s.first_rx_ns
         last_ack = max(last_ack, s.last_ack_ns)
-        if c.closed_ns and c.closed_why != "reset":
+        cut_ns = c.cut_ns or c.closed_ns
+        if cut_ns and c.closed_why != "reset":
             cuts.append(
                 {
                     "role": c.role,
-                    "after_s": (c.closed_ns - (first_tx_ns or start_ns)) / 1e9,
-                    "why": c.closed_why,
+                    "after_s": (cut_ns - (first_tx_ns or start_ns)) / 1e9,
+                    "why": c.closed_why or "server closed its end",
                     "codes": list(s.error_codes),
+                    "eof_seen": c.saw_eof or bool(c.closed_ns),
                 }
             )
     if len(latencies) > MAX_SAMPLES:
@@ -180,5 +173,5 @@ def _summary(
 
 
 def _zero() -> dict[str, int]:
-    keys = ("count", "delivered", "acked", "dup", "reordered", "bad_seq", "bytes_in")
+    keys = ("count", "delivered", "acked", "rejected", "dup", "reordered", "bad_seq", "bytes_in")
     return dict.fromkeys((*keys, "bytes_out", "written", "complete"), 0)

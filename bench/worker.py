@@ -30,12 +30,14 @@ class Client:
     __slots__ = (
         "closed_ns",
         "closed_why",
+        "cut_ns",
         "expect",
         "maker",
         "mask",
         "out",
         "out_pos",
         "role",
+        "saw_eof",
         "sent",
         "sock",
         "stream",
@@ -53,6 +55,8 @@ class Client:
         self.mask = 0
         self.closed_ns = 0
         self.closed_why = ""
+        self.cut_ns = 0
+        self.saw_eof = False
         self.to_send = self.sent = self.written = self.expect = 0
 
     def queue(self, data: bytes) -> None:

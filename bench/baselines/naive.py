@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     exit_on_sigterm()
     while True:
         conn, _ = server.accept()
+        # Without this, Nagle's algorithm against delayed ACKs costs tens of milliseconds per
+        # line when clients both send and receive; the baseline is naive, not misconfigured.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         threading.Thread(target=serve_client, args=(conn,), daemon=True).start()
 
 

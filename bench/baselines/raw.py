@@ -24,8 +24,8 @@ from .common import exit_on_sigterm, listen
 
 #: Sent to each accepted socket once it is on the relay list, so clients know when to start.
 READY = encode(Pong(0))
-HIGH_WATER = 4 * 1024 * 1024
-LOW_WATER = 1024 * 1024
+HIGH_WATER = 1024 * 1024
+LOW_WATER = 256 * 1024
 _LEN = struct.Struct(">I")
 
 

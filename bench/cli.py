@@ -1,0 +1,134 @@
+"""``python -m bench SCENARIO [options]``: run, print the tables, write JSON and a plot."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from . import codecbench, connections, fanout, overload, plot, procstat, report, slow, throughput
+from .context import Context, Progress, Target
+from .harness import Pool, WorkerError
+from .presets import PRESETS
+from .servers import ServerError, parse_address
+
+SCENARIOS: dict[str, Callable[[Context], None]] = {
+    "fanout": fanout.run,
+    "throughput": throughput.run,
+    "connections": connections.run,
+    "slow-consumer": slow.run,
+    "overload": overload.run,
+    "codec": codecbench.run,
+}
+#: Arguments the bench gives the reference server it starts: no flood limit (a bench floods).
+REFERENCE_ARGS = ("--rate", "0")
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of integers: {text!r}"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("sizes must be positive integers")
+    return sizes
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Measure a chatwire/1 server over loopback TCP, optionally beside the "
+        "naive and raw baselines.",
+    )
+    p.add_argument("scenario", choices=[*SCENARIOS, "all"], help="what to measure; all = sweep")
+    p.add_argument("--server", metavar="HOST:PORT", help="measure this running server")
+    p.add_argument("--server-pid", type=int, help="its pid, for /proc figures (else found)")
+    p.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for the reference server the bench starts",
+    )
+    p.add_argument("--compare", action="store_true", help="also run the naive and raw baselines")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes (seconds, for tests)")
+    p.add_argument("--sizes", type=_sizes, help="override N/K/client levels, e.g. 1,16,256")
+    p.add_argument("--workers", type=int, default=3, help="load worker processes (default 3)")
+    p.add_argument("--payload", type=int, help="message text bytes (at least 20)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the scaling curves")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.plot is not None and not plot.available():
+        print("--plot needs matplotlib: pip install -e '.[plot]'", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return 2
+    preset = PRESETS["smoke" if args.smoke else "standard"].with_sizes(args.sizes)
+    if args.payload is not None:
+        if not 20 <= args.payload <= 4000:
+            print("--payload must be 20..4000 bytes (the stamp takes 20)", file=sys.stderr)
+            return 2
+        preset = replace(preset, payload=args.payload)
+    try:
+        targets = _targets(args)
+    except ServerError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    # Servers the bench starts inherit this limit; each worker lifts its own too.
+    fd_limit = procstat.raise_fd_limit()
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    progress = Progress(not args.quiet)
+    pool = Pool(args.workers) if names != ["codec"] else Pool(0)
+    ctx = Context(pool, preset, targets, progress)
+    started = time.time()
+    try:
+        for name in names:
+            progress.say(f"scenario {name}")
+            SCENARIOS[name](ctx)
+    except (ServerError, WorkerError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted; partial results follow", file=sys.stderr)
+    finally:
+        pool.close()
+    print(report.tables(ctx.results))
+    options = {
+        "argv": sys.argv[1:] if argv is None else argv,
+        "scenarios": names,
+        "preset": asdict(preset),
+        "targets": [asdict(t) for t in targets],
+        "workers": args.workers,
+        "fd_limit": list(fd_limit),
+        "started_unix": started,
+        "wall_seconds": time.time() - started,
+    }
+    if args.json is not None:
+        report.write_json(args.json, ctx.results, procstat.environment(), options)
+        progress.say(f"wrote {args.json}")
+    if args.plot is not None:
+        plot.draw(args.plot, ctx.results, f"chatwire bench ({preset.name})")
+        progress.say(f"wrote {args.plot}")
+    return 0
+
+
+def _targets(args: argparse.Namespace) -> list[Target]:
+    if args.server is not None:
+        host, port = parse_address(args.server)
+        main = Target("server", address=f"{host}:{port}", pid=args.server_pid)
+    else:
+        main = Target("reference", kind="reference", args=(*REFERENCE_ARGS, *args.server_arg))
+    if not args.compare:
+        return [main]
+    return [main, Target("naive", kind="naive"), Target("raw", kind="raw")]

@@ -1,0 +1,255 @@
+"""The bench: every scenario at tiny sizes against the reference and both baselines, plus the
+pieces a wrong figure would come from (frame counting, message building, ratios).
+
+No speed is asserted anywhere: only that every run finishes, accounts for every message,
+and reports what it claims to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import plot, procstat
+from bench.context import Result
+from bench.dialects import ChatwireStream, LineStream, MessageMaker, RawStream
+from bench.report import TITLES, ratios, tables
+from bench.servers import ServerError, parse_address
+from spec.codec import decode_frame, encode
+from spec.decoder import FrameSplitter
+from spec.events import Ack, Deliver, Join, Ping, Pong, Roster, Send, Welcome
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIOS = ["fanout", "throughput", "connections", "slow-consumer", "overload", "codec"]
+
+
+def bench(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.network
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_smoke_run_with_compare_and_json(scenario: str, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = bench(scenario, "--smoke", "--compare", "--json", str(out), "--quiet", timeout=80)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["environment"]["cpu_count"] >= 1
+    assert report["options"]["scenarios"] == [scenario]
+    results = report["results"]
+    assert results and all(r["scenario"] == scenario for r in results)
+    servers = {r["server"] for r in results}
+    assert servers == ({"in-process"} if scenario == "codec" else {"reference", "naive", "raw"})
+    for r in results:
+        f = r["figures"]
+        assert not str(f["status"]).startswith(("server", "connect")), (r["server"], f)
+        assert f["status"] in ("complete", "deadline"), f
+    if scenario != "codec":
+        # Every point ran on every server, and the first server's rows carry the ratios.
+        points: dict[str, set[str]] = {}
+        for r in results:
+            key = json.dumps([r["variant"], r["params"]], sort_keys=True)
+            points.setdefault(key, set()).add(r["server"])
+        assert all(s == {"reference", "naive", "raw"} for s in points.values()), points
+        assert len(results) == 3 * len(points)
+        main = [r for r in results if r["server"] == "reference"]
+        assert all(set(r["ratios"]) == {"naive", "raw"} for r in main)
+    _check(scenario, results)
+    assert TITLES[scenario] in done.stdout  # the table was printed
+
+
+def _check(scenario: str, results: list[dict[str, Any]]) -> None:
+    by_server: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        by_server.setdefault(r["server"], []).append(r["figures"])
+    if scenario in ("fanout", "throughput", "overload"):
+        for server, figures in by_server.items():
+            for f in figures:
+                # Nothing lost, nothing doubled, on any server: each run accounts for it.
+                assert f["status"] == "complete", (server, f)
+                assert f["delivered_fraction"] == 1.0, (server, f)
+                assert f["dup"] == 0 and f["bad_seq"] == 0, (server, f)
+                assert f["lat_samples"] > 0 and f["lat_p50_ms"] <= f["lat_max_ms"]
+                assert f["server_cpu_s"] is not None
+    elif scenario == "connections":
+        for server, figures in by_server.items():
+            assert all(f["reached_all"] for f in figures), server
+            assert all(f["connected"] == f["connect"]["ok"] + _before(figures, f) for f in figures)
+            assert all(f["server_rss_kib"] > 0 and f["server_threads"] >= 1 for f in figures)
+    elif scenario == "slow-consumer":
+        for server, figures in by_server.items():
+            without, with_stall = figures
+            assert without["status"] == "complete" and without["delivered_fraction"] == 1.0
+            assert with_stall["stalled_cut_after_s"] is not None or with_stall["status"] == (
+                "deadline"
+            ), server
+        # The naive server neither cuts nor drops: the stalled reader holds everyone up.
+        assert by_server["naive"][1]["stalled_cut_after_s"] is None
+    elif scenario == "codec":
+        names = {json.dumps(r["params"]["frame"]) for r in results}
+        assert names == {'"SEND"', '"DELIVER"', '"ACK"'}
+        for f in by_server["in-process"]:
+            assert f["encode_fast_ns"] > 0 and f["decode_construct_ns"] > 0
+
+
+def _before(figures: list[dict[str, Any]], f: dict[str, Any]) -> int:
+    index = figures.index(f)
+    return figures[index - 1]["connected"] if index else 0
+
+
+@pytest.mark.network
+@pytest.mark.timeout(60)
+def test_attached_server_by_address(tmp_path: Path) -> None:
+    """--server measures a server the bench did not start, and finds its pid for /proc."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "reference.server", "--port", "0", "--rate", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line.startswith("listening on "), line
+        address = line.split()[-1]
+        out = tmp_path / "b.json"
+        args = ("fanout", "--smoke", "--sizes", "2", "--server", address, "--json", str(out))
+        done = bench(*args, "--quiet", timeout=50)
+        assert done.returncode == 0, done.stderr
+        results = json.loads(out.read_text())["results"]
+        assert {r["server"] for r in results} == {"server"}
+        assert all(r["figures"]["delivered_fraction"] == 1.0 for r in results)
+        assert all(r["figures"]["server_cpu_s"] is not None for r in results)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.mark.timeout(30)
+def test_command_line_errors_are_one_line_and_nonzero() -> None:
+    done = bench("fanout", "--server", "10.1.2.3:5000", timeout=20)
+    assert done.returncode == 2
+    assert "not a loopback address" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert bench("nosuch", timeout=20).returncode == 2
+    assert bench("fanout", "--sizes", "0,4", timeout=20).returncode == 2
+    if not plot.available():
+        done = bench("codec", "--smoke", "--plot", "x.png", timeout=20)
+        assert done.returncode == 2
+        assert done.stderr.strip() == "--plot needs matplotlib: pip install -e '.[plot]'"
+
+
+def test_parse_address_accepts_only_loopback() -> None:
+    assert parse_address("127.0.0.1:5000") == ("127.0.0.1", 5000)
+    assert parse_address("localhost:7") == ("127.0.0.1", 7)
+    for bad in ("192.168.1.1:5000", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:x"):
+        with pytest.raises(ServerError):
+            parse_address(bad)
+
+
+def _chatwire_ready(stream: ChatwireStream, room: str, seq: int) -> None:
+    """WELCOME makes the stream ask to JOIN; the ROSTER answering it fixes the base seq."""
+    assert stream.feed(encode(Welcome("me")), 0) == encode(Join(room))
+    assert stream.feed(encode(Roster(room, seq, ("me",))), 0) == b""
+    assert stream.ready and stream.base_seq == seq
+
+
+def test_frame_counting_agrees_with_the_splitter_in_any_split() -> None:
+    rng = random.Random(7)
+    frames = []
+    for seq in range(1, 301):
+        if seq % 7 == 0:
+            frames.append(encode(Ack("r", seq)))
+        else:
+            text = f"{seq:020d}" + "é" * (seq % 9)
+            frames.append(encode(Deliver("r", seq, f"n{seq % 5}", text)))
+        if seq % 50 == 0:
+            frames.append(encode(Ping(seq)))
+    wire = b"".join(frames)
+    splitter = FrameSplitter()
+    splitter.receive_data(wire)
+    kinds = [f[0] for f in iter(splitter.next_frame, None)]
+    stream = ChatwireStream("me", "r", True, 1)
+    _chatwire_ready(stream, "r", 0)
+    replies = b""
+    pos = 0
+    while pos < len(wire):
+        step = rng.randint(1, 40)
+        replies += stream.feed(wire[pos : pos + step], 10**20)
+        pos += step
+    assert stream.delivered == kinds.count(Deliver.type)
+    assert stream.acked == kinds.count(Ack.type)
+    assert stream.dup == stream.reordered == stream.bad_seq == 0
+    assert replies == b"".join(encode(Pong(t)) for t in (50, 100, 150, 200, 250, 300))
+    assert stream.latencies_ns and all(lat > 0 for lat in stream.latencies_ns)
+
+
+def test_counting_reports_duplicates_reordering_and_stale_seqs() -> None:
+    stream = ChatwireStream("me", "r", True, 1)
+    _chatwire_ready(stream, "r", 10)
+    for seq in (11, 12, 12, 14, 13, 3):
+        stream.feed(encode(Deliver("r", seq, "a", f"{0:020d}")), 0)
+    assert stream.delivered == 6
+    assert stream.dup == 1  # 12 twice
+    assert stream.reordered == 1  # 13 after 14
+    assert stream.bad_seq == 1  # 3 is before the join's seq
+
+
+def test_sender_batches_decode_to_what_receivers_count() -> None:
+    chat = MessageMaker("chatwire", "room", "s", 64, 1)
+    batch = chat.batch(3, 123)
+    assert len(batch) == 3 * chat.size
+    event = decode_frame(batch[: chat.size])
+    assert isinstance(event, Send) and event.text.startswith(f"{123:020d}")
+    raw = MessageMaker("raw", "room", "s", 64, 41)
+    frames = raw.batch(2, 5) + raw.batch(1, 6)
+    events = [decode_frame(frames[i : i + raw.size]) for i in range(0, len(frames), raw.size)]
+    assert [e.seq for e in events if isinstance(e, Deliver)] == [41, 42, 43]
+    receiver = RawStream("r", "room", False, 1)
+    receiver.feed(encode(Pong(0)) + frames, 10)
+    assert receiver.ready and receiver.delivered == 3 and receiver.dup == 0
+    line = MessageMaker("line", "room", "s", 30, 1)
+    lines = line.batch(4, 77)
+    naive = LineStream("r", "room", False, 1)
+    relayed = b"".join(b"s: " + x + b"\n" for x in lines.split(b"\n")[:-1])
+    naive.feed(b"welcome r\n" + relayed, 177)
+    assert naive.delivered == 4 and naive.latencies_ns == [100]
+
+
+def test_ratios_divide_the_first_server_by_each_baseline() -> None:
+    params = {"N": 4}
+    results = [
+        Result("fanout", "flood", params, "reference", {"deliveries_per_s": 300.0}),
+        Result("fanout", "flood", params, "naive", {"deliveries_per_s": 100.0}),
+        Result("fanout", "flood", params, "raw", {"deliveries_per_s": 600.0}),
+    ]
+    assert ratios(results) == {
+        0: {"naive": {"deliveries_per_s": 3.0}, "raw": {"deliveries_per_s": 0.5}}
+    }
+    text = tables(results)
+    assert "3.00x" in text and "0.50x" in text
+
+
+def test_proc_figures_for_this_process_and_its_listening_port() -> None:
+    me = procstat.sample(os.getpid())
+    assert me is not None and me.rss_kib > 0 and me.threads >= 1 and me.cpu_s >= 0
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert procstat.listener_pid(listener.getsockname()[1]) == os.getpid()
