@@ -305,10 +305,7 @@ class ChatClient:
         except LocalProtocolError as exc:
             if self._ended is not None:
                 raise ConnectionClosed(self._ended.describe(), self._ended) from None
-            raise InvalidRequest(str(exc)) from None
-        limit = self.welcome.max_frame if self.welcome is not None else len(data)
-        if len(data) - 4 > limit:
-            raise InvalidRequest(f"{event.type.name} frame of {len(data) - 4} bytes > {limit}")
+            raise InvalidRequest(str(exc)) from None  # e.g. longer than max_frame (§3.2)
         return data
 
     def _write(self, event: Event, request: Request[object] | None = None) -> None:
@@ -516,10 +513,10 @@ class ChatClient:
         and release the socket. Safe to call more than once and from any thread."""
         with self._send_lock:
             say_bye = self.welcome is not None and self._ended is None and not self._bye_sent
+            self._bye_sent = True  # before the BYE leaves: the server may close at once
             if say_bye:
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError, LocalProtocolError):
                     self._sock.sendall(self._conn.send(Bye(text=reason)))
-            self._bye_sent = True
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_WR)
         receiver = self._receiver

@@ -1,0 +1,182 @@
+r"""The scripted client's output: one line per event, in text (default) or JSON (``--json``).
+
+This format is stable: scripts and tests parse it. Each line is ``KEYWORD FIELD...``; fields are
+separated by one space. Nicks and room names never hold spaces. A field named TEXT is always
+the last one and always present (it may be empty, leaving the line ending in a space); in it a
+backslash is written ``\\``, a newline ``\n``, a carriage return ``\r``, a tab ``\t``, any other
+control character ``\xHH`` and the line and paragraph separators ``\u2028`` ``\u2029``, so
+one event is always one line. Room names are in the server's canonical lower case.
+
+    welcome NICK ROOM MEMBER...       first line: our registered nick, the room we were put in,
+                                      its members (us included; none if QUIET was granted)
+    message ROOM SEQ SENDER TEXT      a room message (DELIVER)
+    whisper SENDER TEXT               a direct message to us (WHISPER)
+    ack ROOM SEQ                      our room message was accepted as number SEQ of ROOM
+    ack-direct                        our direct message was accepted
+    roster ROOM SEQ MEMBER...         the members of ROOM (answer to /join or /who); SEQ is the
+                                      room's last message number
+    rooms ROOM:COUNT...               the rooms that exist and how many members each has
+    joined ROOM NICK                  NICK joined ROOM
+    left ROOM NICK REASON TEXT        NICK left ROOM; REASON is part, quit, lost, timeout,
+                                      error, slow-consumer, shutdown (or the number, if unknown);
+                                      TEXT is the quit message (empty for other reasons)
+    error CODE REQUEST TEXT           a request failed: CODE is the error name (NO_SUCH_NICK,
+                                      ...; 0xHHHH if unknown), REQUEST the frame type that
+                                      caused it (SEND, JOIN, ...; - if none)
+    closed bye                        last line after we said BYE
+    closed error CODE TEXT            last line: the server ended the session with a fatal error
+    closed lost TEXT                  last line: the connection broke or closed without an error
+    closed protocol TEXT              last line: the server broke the protocol
+
+With ``--json`` each line is one JSON object with an ``"event"`` key naming the same keyword and
+one key per field: ``welcome`` {nick, room, members, caps}; ``message`` {room, seq, sender,
+text}; ``whisper`` {sender, text}; ``ack`` {room, seq}; ``ack-direct`` {}; ``roster`` {room,
+seq, members}; ``rooms`` {rooms: [{name, members}]}; ``joined`` {room, nick}; ``left`` {room,
+nick, reason, text}; ``error`` {code, code_value, request, text}; ``closed`` {cause, code,
+text} (code is null unless cause is "error").
+
+After ``--reconnect`` re-establishes a session, a new ``welcome`` line starts it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from spec.constants import FrameType, LeaveReason
+from spec.events import Ack, Deliver, Error, Joined, Left, Rooms, Roster, Welcome, Whisper
+
+from .errors import Disconnected, EndCause
+from .library import ServerEvent
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape(text: str) -> str:
+    """TEXT as written in a text line: no control character survives, so no line break."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    out: list[str] = []
+    for char in text:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0:
+            out.append(f"\\x{ord(char):02x}")
+        elif char in "\u2028\u2029":
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def reason_name(reason: int) -> str:
+    try:
+        return LeaveReason(reason).name.lower().replace("_", "-")
+    except ValueError:
+        return str(reason)
+
+
+def request_name(in_reply_to: int) -> str:
+    if in_reply_to == 0:
+        return "-"
+    try:
+        return FrameType(in_reply_to).name
+    except ValueError:
+        return f"0x{in_reply_to:02X}"
+
+
+def welcome_fields(welcome: Welcome, roster: Roster | None) -> dict[str, Any]:
+    members = list(roster.members) if roster is not None else []
+    return {
+        "event": "welcome",
+        "nick": welcome.nick,
+        "room": welcome.room,
+        "members": members,
+        "caps": welcome.caps,
+    }
+
+
+def event_fields(event: ServerEvent) -> dict[str, Any]:
+    """The event as the keyword and fields shared by both formats."""
+    if isinstance(event, Deliver):
+        return {
+            "event": "message",
+            "room": event.room,
+            "seq": event.seq,
+            "sender": event.sender,
+            "text": event.text,
+        }
+    if isinstance(event, Whisper):
+        return {"event": "whisper", "sender": event.sender, "text": event.text}
+    if isinstance(event, Ack):
+        if event.room == "":
+            return {"event": "ack-direct"}
+        return {"event": "ack", "room": event.room, "seq": event.seq}
+    if isinstance(event, Roster):
+        return {"event": "roster", "room": event.room, "seq": event.seq, "members": event.members}
+    if isinstance(event, Rooms):
+        rooms = [{"name": r.name, "members": r.members} for r in event.rooms]
+        return {"event": "rooms", "rooms": rooms}
+    if isinstance(event, Joined):
+        return {"event": "joined", "room": event.room, "nick": event.nick}
+    if isinstance(event, Left):
+        reason = reason_name(event.reason)
+        return {
+            "event": "left",
+            "room": event.room,
+            "nick": event.nick,
+            "reason": reason,
+            "text": event.text,
+        }
+    if isinstance(event, Error):
+        return {
+            "event": "error",
+            "code": event.code_name,
+            "code_value": event.code,
+            "request": request_name(event.in_reply_to),
+            "text": event.text,
+        }
+    assert isinstance(event, Disconnected)
+    code = event.error.code_name if event.error is not None else None
+    return {"event": "closed", "cause": event.cause.value, "code": code, "text": event.detail}
+
+
+def as_json(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, ensure_ascii=False)
+
+
+def as_text(fields: dict[str, Any]) -> str:
+    keyword = fields["event"]
+    if keyword == "welcome":
+        return " ".join(["welcome", fields["nick"], fields["room"], *fields["members"]])
+    if keyword == "message":
+        return f"message {fields['room']} {fields['seq']} {fields['sender']} " + escape(
+            fields["text"]
+        )
+    if keyword == "whisper":
+        return f"whisper {fields['sender']} {escape(fields['text'])}"
+    if keyword == "ack":
+        return f"ack {fields['room']} {fields['seq']}"
+    if keyword == "ack-direct":
+        return "ack-direct"
+    if keyword == "roster":
+        return " ".join(["roster", fields["room"], str(fields["seq"]), *fields["members"]])
+    if keyword == "rooms":
+        return " ".join(["rooms", *(f"{r['name']}:{r['members']}" for r in fields["rooms"])])
+    if keyword == "joined":
+        return f"joined {fields['room']} {fields['nick']}"
+    if keyword == "left":
+        return f"left {fields['room']} {fields['nick']} {fields['reason']} {escape(fields['text'])}"
+    if keyword == "error":
+        return f"error {fields['code']} {fields['request']} {escape(fields['text'])}"
+    assert keyword == "closed"
+    if fields["cause"] == EndCause.BYE.value:
+        return "closed bye"
+    if fields["cause"] == EndCause.SERVER_ERROR.value:
+        return f"closed error {fields['code']} {escape(fields['text'])}"
+    return f"closed {fields['cause']} {escape(fields['text'])}"
+
+
+def render(fields: dict[str, Any], json_lines: bool) -> str:
+    """One output line (without its newline)."""
+    return as_json(fields) if json_lines else as_text(fields)
