@@ -49,5 +49,16 @@ bench: $(STAMP)
 bench-smoke: $(STAMP)
 	$(PY) -m bench all --smoke --compare --json reports/bench-smoke.json
 
+# The conformance suite: against SERVER=HOST:PORT, or (no SERVER) against the reference server
+# started on a free port with short time limits and a small max_frame, so every case can run.
+CONFORMANCE_REFERENCE := $(PY) -m reference.server --port 0 --idle-timeout 2 \
+	--handshake-timeout 2 --slow-timeout 1 --max-clients 150 --max-frame 2048 --max-text 1900
+conformance: $(STAMP)
+ifeq ($(SERVER),)
+	$(PY) -m conformance --launch "$(CONFORMANCE_REFERENCE)" $(CONFORMANCE_ARGS)
+else
+	$(PY) -m conformance --server $(SERVER) $(CONFORMANCE_ARGS)
+endif
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -84,14 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def pytest_args(ns: argparse.Namespace, extra: list[str]) -> list[str]:
+def selection_args(ns: argparse.Namespace) -> list[str]:
     args = [str(HERE / "cases"), "-c", str(HERE / "pytest.ini"), "--rootdir", str(HERE)]
-    args += ["-v"] if ns.verbose else ["-q"]
-    args += ["--tb=no", "-rN", "-p", "no:warnings"]
     for pat in ns.only:
         args += ["--only", pat]
     for pat in ns.skip:
         args += ["--skip", pat]
+    return args
+
+
+def pytest_args(ns: argparse.Namespace, extra: list[str]) -> list[str]:
+    args = selection_args(ns)
+    args += ["-v"] if ns.verbose else ["-q"]
+    args += ["--tb=no", "-rN", "-p", "no:warnings"]
     args += ["--clients", str(ns.clients), "--timeout-scale", str(ns.timeout_scale)]
     args += ["--repeat", str(ns.repeat)]
     if ns.seed is not None:
@@ -126,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         argv, extra = argv[:cut], argv[cut + 1 :]
     ns = build_parser().parse_args(argv)
     if ns.list:
-        args = [*pytest_args(ns, extra), "--list-cases", "-p", "no:terminal"]
+        args = [*selection_args(ns), "--list-cases", "-p", "no:terminal", *extra]
         return _pytest_status(pytest.main(args))
     if ns.clients < 2 or ns.repeat < 1 or ns.timeout_scale <= 0:
         return _fail("--clients must be >= 2, --repeat >= 1 and --timeout-scale > 0")

@@ -100,6 +100,9 @@ class MockClient:
         self.closed: Closed | None = None
         #: Frames of types chatwire/1 does not define (EXT-2 forbids servers to send them).
         self.unknown: list[int] = []
+        #: With ``keep_raw``, every frame received, whole (for byte-level checks).
+        self.keep_raw = False
+        self.raw_frames: list[bytes] = []
         self.nick = ""
         self._queue: deque[Incoming] = deque()
         self._cond = threading.Condition()
@@ -230,6 +233,8 @@ class MockClient:
 
     def _deliver_frame(self, ftype: int, body: bytes) -> None:
         raw = (len(body) + 1).to_bytes(4, "big") + bytes([ftype]) + body
+        if self.keep_raw:
+            self.raw_frames.append(raw)
         if len(body) + 1 > self._limit:
             self.oversize.append(len(body) + 1)
         try:

@@ -1,0 +1,106 @@
+"""§3 Framing: the receive limits before and after WELCOME, frames written a byte at a time or
+many to a write, and lists split across frames."""
+
+from __future__ import annotations
+
+import struct
+
+from conformance.context import Case
+from conformance.errors import SkipReason, Violation, skip
+from conformance.markers import requirement
+from conformance.steps import join
+from spec.codec import encode
+from spec.constants import DEFAULT_MAX_FRAME, NICK_MAX_BYTES, Capability, ErrorCode
+from spec.events import Ack, Hello, Join, Ping, Pong, Roster, Send, Welcome, Who
+
+
+def _unknown_frame(length: int, ftype: int = 0x60) -> bytes:
+    return struct.pack(">IB", length, ftype) + b"\x00" * (length - 1)
+
+
+@requirement("FRAME-7", "MAL-10", "MAL-11")
+def test_receive_limit_before_and_after_welcome(cw: Case) -> None:
+    """A server MUST use as its receive limit 65536 until it has sent WELCOME and max_frame
+    from then on, and accept every client frame whose length is within that limit — so a frame
+    of exactly the limit is judged by its type, not refused as too large."""
+    first = cw.client("pre")
+    first.send_raw(_unknown_frame(DEFAULT_MAX_FRAME), "unknown type, length 65536, first")
+    first.expect_error([ErrorCode.PROTOCOL_VIOLATION], "FRAME-7")
+    c = cw.registered("post")
+    assert c.welcome is not None
+    c.send_raw(_unknown_frame(c.welcome.max_frame), f"unknown type, length {c.welcome.max_frame}")
+    c.expect_error([ErrorCode.UNKNOWN_TYPE], "FRAME-7")
+    c.barrier("FRAME-7")
+
+
+@requirement("FRAME-7", "ORD-8")
+def test_frames_written_one_byte_at_a_time(cw: Case) -> None:
+    """Valid frames arriving one byte per TCP segment, or many in one write, are the same
+    frames: the server MUST accept them and handle them in order."""
+    room = cw.room()
+    c = cw.client("bytes")
+    nick = cw.nick("bytes")
+    c.send_bytewise(encode(Hello(nick=nick)), "HELLO")
+    _item, _ = c.expect(lambda e: isinstance(e, Welcome), "WELCOME", "FRAME-7")
+    c.send_bytewise(encode(Join(room)) + encode(Send(room, "drip")) + encode(Ping(9)), "3 frames")
+    kinds: list[str] = []
+    while len(kinds) < 3:
+        got, _ = c.expect(
+            lambda e: (isinstance(e, Roster) and e.room == room) or isinstance(e, Ack | Pong),
+            "ROSTER, ACK and PONG",
+            "FRAME-7",
+        )
+        kinds.append(type(got).__name__)
+    cw.check(kinds == ["Roster", "Ack", "Pong"], "ORD-8", "ROSTER, ACK, PONG", repr(kinds))
+    burst = b"".join(encode(Send(room, f"batch {i}")) for i in range(100))
+    c.send_raw(burst, "100 SENDs in one write")
+    seqs: list[int] = []
+    while len(seqs) < 100:
+        got, _ = c.expect(lambda e: isinstance(e, Ack), "ACK", "FRAME-7")
+        assert isinstance(got, Ack)
+        seqs.append(got.seq)
+    cw.check(seqs == list(range(2, 102)), "ORD-8", "ACK seqs 2..101 in order", repr(seqs[:5]))
+
+
+@requirement("FRAME-9", "FRAME-10", "FRAME-11", "FRAME-5")
+def test_long_roster_is_split(cw: Case) -> None:
+    """A server MUST send a list that would not fit into one frame as several parts, more=1 on
+    all but the last; all parts of one ROSTER carry the same room and seq; the parts come back
+    to back."""
+    probe = cw.registered("probe")
+    assert probe.welcome is not None
+    max_frame = probe.welcome.max_frame
+    need = max_frame // (NICK_MAX_BYTES + 1) + 2
+    if need > 4 * cw.options.clients:
+        skip(
+            SkipReason.NOT_APPLICABLE,
+            f"a ROSTER over max_frame {max_frame} needs {need} members of 32-byte nicks; run the"
+            " server with a small max_frame (reference: --max-frame 2048 --max-text 1900)",
+        )
+    room = cw.room("big")
+
+    def member(i: int) -> str:
+        c = cw.client(f"big{i}")
+        nick = cw.nick(f"b{i}").ljust(NICK_MAX_BYTES, "x")
+        c.register(nick, caps=int(Capability.QUIET))
+        join(c, room)
+        return nick
+
+    nicks = cw.parallel(need, member)
+    probe.keep_raw = True
+    probe.send_frame(Who(room))
+    parts = probe.read_roster(room, "FRAME-9")  # checks FRAME-10 and FRAME-11 on the way
+    cw.ok("FRAME-10", "FRAME-11")
+    members = [m for p in parts for m in p.members]
+    cw.check(len(parts) > 1, "FRAME-9", "several parts", f"{len(parts)} part(s)")
+    cw.check(
+        all(p.more == 1 for p in parts[:-1]) and parts[-1].more == 0,
+        "FRAME-9",
+        "more=1 on all parts but the last",
+        repr([p.more for p in parts]),
+    )
+    cw.check(sorted(members) == sorted(nicks), "FRAME-9", f"{need} members", f"{len(members)}")
+    big = [len(r) - 4 for r in probe.raw_frames if len(r) - 4 > max_frame]
+    cw.check(not big, "FRAME-5", f"every part within max_frame {max_frame}", repr(big[:3]))
+    if not parts:
+        raise Violation("FRAME-9", "a ROSTER", "nothing")
