@@ -4,11 +4,12 @@ process; the other side of each conversation is a library client."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypeVar
 
 import pexpect
 import pytest
 
-from reference.client import ChatClient, ServerEvent
+from reference.client import ChatClient
 from reference.client.interactive import PALETTE, nick_colour
 from reference.server import Server, ServerConfig
 from spec.constants import LeaveReason
@@ -16,6 +17,8 @@ from spec.events import Deliver, Left, Whisper
 from tests.client_procs import CLIENT, REPO, free_port, interactive_env, server
 
 __all__ = ["server"]
+
+E = TypeVar("E")
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
 
@@ -28,7 +31,7 @@ def spawn(port: int, *args: str) -> pexpect.spawn:
         env=interactive_env(),
         dimensions=(30, 120),
         encoding="utf-8",
-        timeout=10,
+        timeout=20,
     )
     return child
 
@@ -39,14 +42,12 @@ def bob(server: Server) -> Iterator[ChatClient]:
         yield client
 
 
-def events_until(client: ChatClient, done: type, timeout: float = 10) -> list[ServerEvent]:
-    """Events up to and including the first of type ``done``."""
-    seen: list[ServerEvent] = []
+def next_of(client: ChatClient, kind: type[E], timeout: float = 10) -> E:
+    """The next event of type ``kind``, skipping others."""
     for event in client.events(timeout):
-        seen.append(event)
-        if isinstance(event, done):
-            return seen
-    return seen
+        if isinstance(event, kind):
+            return event
+    raise AssertionError(f"the session ended before a {kind.__name__}")
 
 
 def finish(child: pexpect.spawn) -> int:
@@ -71,13 +72,13 @@ def test_typing_survives_arriving_messages(server: Server, bob: ChatClient) -> N
         child.expect("a secret")
         child.expect("hello wor")  # the prompt is drawn again below them, the typing kept
         child.send("ld\r")
-        said = events_until(bob, Deliver)[-1]
+        said = next_of(bob, Deliver)
         assert said == Deliver("lobby", 4, "alice", "hello world")
         child.expect("> hello world")  # our own message, shown as the room saw it (ECHO)
 
         child.send("/msg bob over here\r")
         child.expect("direct to")
-        assert events_until(bob, Whisper)[-1] == Whisper("alice", "over here")
+        assert next_of(bob, Whisper) == Whisper("alice", "over here")
 
         child.send("/join rust\r")
         child.expect("you joined; 1 here:")
@@ -85,7 +86,7 @@ def test_typing_survives_arriving_messages(server: Server, bob: ChatClient) -> N
         bob.join("rust").wait(10)
         child.expect(" joined")
         child.send("in rust now\r")
-        assert events_until(bob, Deliver)[-1].text == "in rust now"  # type: ignore[union-attr]
+        assert next_of(bob, Deliver).text == "in rust now"
         child.send("/who lobby\r")
         child.expect("2 here:")
         child.send("/rooms\r")
@@ -96,8 +97,8 @@ def test_typing_survives_arriving_messages(server: Server, bob: ChatClient) -> N
 
         child.sendcontrol("d")
         assert finish(child) == 0
-        lefts = [e for e in events_until(bob, Left) if isinstance(e, Left)]
-        assert lefts[-1].reason == LeaveReason.QUIT and lefts[-1].text == "bye"
+        left = next_of(bob, Left)
+        assert left.reason == LeaveReason.QUIT and left.text == "bye"
     finally:
         child.close(force=True)
 
@@ -107,17 +108,17 @@ def test_history_recalls_earlier_lines(server: Server, bob: ChatClient) -> None:
     try:
         child.expect("#lobby>")
         child.send("first line\r")
-        assert events_until(bob, Deliver)[-1].text == "first line"  # type: ignore[union-attr]
+        assert next_of(bob, Deliver).text == "first line"
         child.expect("> first line")
         child.expect("#lobby>")
         child.send("\x1b[A")  # arrow up
         child.expect("first line")
         child.send("\r")
-        assert events_until(bob, Deliver)[-1] == Deliver("lobby", 2, "alice", "first line")
+        assert next_of(bob, Deliver) == Deliver("lobby", 2, "alice", "first line")
         child.send("/quit see you\r")
         assert finish(child) == 0
-        lefts = [e for e in events_until(bob, Left) if isinstance(e, Left)]
-        assert lefts[-1] == Left("lobby", "alice", LeaveReason.QUIT, "see you")
+        left = next_of(bob, Left)
+        assert left == Left("lobby", "alice", LeaveReason.QUIT, "see you")
     finally:
         child.close(force=True)
 
@@ -137,8 +138,8 @@ def test_nick_is_asked_for_and_asked_again(server: Server, bob: ChatClient) -> N
         child.expect("#lobby>")
         child.sendcontrol("c")
         assert finish(child) == 0
-        lefts = [e for e in events_until(bob, Left) if isinstance(e, Left)]
-        assert lefts[-1] == Left("lobby", "carol", LeaveReason.QUIT, "bye")
+        left = next_of(bob, Left)
+        assert left == Left("lobby", "carol", LeaveReason.QUIT, "bye")
     finally:
         child.close(force=True)
 
@@ -169,3 +170,48 @@ def test_nick_colours_are_stable_and_case_blind() -> None:
     assert nick_colour("Alice") == nick_colour("alice") == nick_colour("ALICE")
     assert nick_colour("alice") in PALETTE
     assert len({nick_colour(f"user{i}") for i in range(100)}) > len(PALETTE) // 2
+
+
+@pytest.mark.timeout(90)
+def test_reconnect_after_a_restart_rejoins_the_rooms() -> None:
+    first = Server(ServerConfig(host="127.0.0.1", port=0))
+    first.start()
+    port = first.address[1]
+    child = spawn(port, "--nick", "alice", "--reconnect")
+    try:
+        child.expect("#lobby>")
+        child.send("/join rust\r")
+        child.expect("you joined")
+        child.expect("#rust>")
+        first.shutdown()
+        child.expect("the server is shutting down")
+        child.expect("reconnecting in")
+        with Server(ServerConfig(host="127.0.0.1", port=port)):
+            child.expect("reconnected as")
+            child.expect("back in #lobby, #rust")
+            with ChatClient.connect("127.0.0.1", port, "bob", timeout=10) as bob:
+                bob.join("rust").wait(10)
+                child.send("made it\r")
+                said = next_of(bob, Deliver)
+                assert (said.room, said.sender, said.text) == ("rust", "alice", "made it")
+                child.expect("> made it")
+                child.expect("#rust>")  # drawn again: the prompt runs and Ctrl-D reaches it
+                child.sendcontrol("d")
+                assert finish(child) == 0
+    finally:
+        child.close(force=True)
+        first.shutdown()
+
+
+def test_initial_connect_is_retried_with_reconnect() -> None:
+    port = free_port()
+    child = spawn(port, "--nick", "alice", "--reconnect")
+    try:
+        child.expect("Connection refused; retrying in 0.5 s")
+        with Server(ServerConfig(host="127.0.0.1", port=port)):
+            child.expect("you are")
+            child.expect("#lobby>")
+            child.sendcontrol("d")
+            assert finish(child) == 0
+    finally:
+        child.close(force=True)

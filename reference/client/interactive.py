@@ -314,6 +314,7 @@ def _register(
                     _stderr(f"error: {exc}")
                     return None, EXIT_NO_CONNECTION
                 view.notice(f"{exc}; retrying in {retry:g} s")
+                view.write_queued()  # no prompt is running to show it
                 time.sleep(retry)  # back-off while the user waits for the server to come up
                 retry = min(retry * 2, 30.0)
                 continue
