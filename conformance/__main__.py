@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         if ns.launch:
             launched = LaunchedServer(ns.launch, timeout=15.0 * ns.timeout_scale)
             address = launched.address
-            extra = ["--launched", ns.launch, *extra]
+            extra = ["--launched", ns.launch, "--launched-pid", str(launched.proc.pid), *extra]
         else:
             address = parse_address(ns.server)
         info = probe(address, ns.timeout_scale)

@@ -70,6 +70,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--list-cases", action="store_true", help="list cases and their requirements")
     g.addoption("--launched", default=None, help=argparse_hidden())
     g.addoption("--no-preflight", action="store_true", help="skip the preflight probe")
+    g.addoption(
+        "--launched-pid",
+        type=int,
+        default=None,
+        help="(set by python -m conformance --launch) lets the last case stop the server",
+    )
 
 
 def argparse_hidden() -> str:
@@ -149,7 +155,13 @@ def pytest_collection_modifyitems(
     if drop:
         config.hook.pytest_deselected(items=drop)
     # Time-limit cases read off the background probes: run them last, when most time has passed.
-    keep.sort(key=lambda i: "background" in getattr(i, "fixturenames", ()))
+    # The shutdown case stops the server, so it comes after everything else.
+    keep.sort(
+        key=lambda i: (
+            "server_pid" in getattr(i, "fixturenames", ()),
+            "background" in getattr(i, "fixturenames", ()),
+        )
+    )
     items[:] = keep
     state = config.stash[STATE]
     state.selected = [
@@ -203,6 +215,13 @@ def background(request: pytest.FixtureRequest) -> Background:
     if found is None:
         raise HarnessError(request.config.stash[STATE].background_error or "no background probes")
     return found
+
+
+@pytest.fixture
+def server_pid(request: pytest.FixtureRequest) -> int | None:
+    """The PID of a server this run launched (and may therefore stop), else None."""
+    pid: int | None = request.config.getoption("--launched-pid")
+    return pid
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ not a pure addition).
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import sys
 from collections import Counter
@@ -14,7 +15,7 @@ from spec.constants import PROTOCOL_VERSION
 
 from . import SUITE_VERSION
 from .options import RunOptions
-from .registry import Req, section_key, section_titles
+from .registry import PROTOCOL_MD, Req, section_key, section_titles
 from .results import SEVERITY, CaseResult, ReqResult
 
 SCHEMA = "chatwire-conformance-report"
@@ -105,7 +106,8 @@ def json_report(
             "target": options.target,
             "launched": options.launch,
             "suite_version": SUITE_VERSION,
-            "spec_version": f"chatwire/{PROTOCOL_VERSION}",
+            "spec_version": _spec_version(),
+            "spec_sha256": _spec_digest(),
             "python": sys.version.split()[0],
             "platform": platform.platform(),
             "seed": options.seed,
@@ -139,6 +141,20 @@ def json_report(
         ],
         "cases": [_case_json(c) for c in cases],
     }
+
+
+def _spec_version() -> str:
+    try:
+        from spec.requirements import spec_version
+
+        return spec_version()
+    except (ImportError, OSError, ValueError):
+        return f"chatwire/{PROTOCOL_VERSION}"
+
+
+def _spec_digest() -> str | None:
+    """Which text of PROTOCOL.md the verdicts refer to (requirements can be reworded)."""
+    return hashlib.sha256(PROTOCOL_MD.read_bytes()).hexdigest() if PROTOCOL_MD.exists() else None
 
 
 def _case_json(c: CaseResult) -> dict[str, Any]:

@@ -3,6 +3,9 @@ BYE, shutdown."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 from conformance.background import Background
 from conformance.client import Closed, describe
 from conformance.context import Case
@@ -117,11 +120,27 @@ def test_frames_after_bye_are_ignored(cw: Case) -> None:
     nothing_like(w, deliver_of(room, "after bye"), "DELIVER of a SEND after BYE", "ERR-16")
 
 
+#: Set once the shutdown case has stopped the launched server.
+_stopped: list[int] = []
+
+
 @requirement("ERR-18")
-def test_shutdown(cw: Case) -> None:
+def test_shutdown(cw: Case, server_pid: int | None) -> None:
     """When a server shuts down, it MUST send the fatal SERVER_SHUTDOWN to every connected
-    client, registered or not, and close each connection as in §11.3."""
-    skip(
-        SkipReason.NOT_APPLICABLE,
-        "the suite cannot make a server shut down over the wire; tests/ checks the reference",
-    )
+    client, registered or not, and close each connection as in §11.3. (Run last: it stops the
+    server, which the suite can only do for a server it launched itself.)"""
+    if server_pid is None:
+        skip(
+            SkipReason.NOT_APPLICABLE,
+            "the suite can only shut down a server it started: use --launch CMD",
+        )
+    if _stopped:
+        skip(SkipReason.NOT_APPLICABLE, "the launched server was already shut down (--repeat)")
+    room = cw.room()
+    registered, fresh = cw.registered("registered"), cw.client("unregistered")
+    join(registered, room)
+    registered.barrier("ERR-18")
+    _stopped.append(server_pid)
+    os.kill(server_pid, signal.SIGTERM)
+    for c in (registered, fresh):
+        c.expect_error([ErrorCode.SERVER_SHUTDOWN], "ERR-18", timeout=10)
