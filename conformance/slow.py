@@ -24,11 +24,20 @@ class FloodLog:
     sent: list[str] = field(default_factory=list)
     answers: list[Ack | Error] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)  #: seconds from send to answer
+    answered_at: list[float] = field(default_factory=list)  #: monotonic arrival of each answer
     stalled: bool = False  #: an answer did not come within the wait
 
     @property
     def longest(self) -> float:
         return max(self.latencies, default=0.0)
+
+    def accepted_before(self, moment: float) -> int:
+        """How many messages were ACKed before ``moment`` (monotonic)."""
+        return sum(
+            1
+            for a, t in zip(self.answers, self.answered_at, strict=True)
+            if isinstance(a, Ack) and t < moment
+        )
 
 
 def flood(
@@ -66,4 +75,6 @@ def flood(
             return log
         assert isinstance(item, Ack | Error)
         log.answers.append(item)
-        log.latencies.append(time.monotonic() - sent_at[len(log.answers) - 1])
+        now = time.monotonic()
+        log.answered_at.append(now)
+        log.latencies.append(now - sent_at[len(log.answers) - 1])
