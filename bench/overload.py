@@ -45,7 +45,7 @@ def run(ctx: Context) -> None:
                     messages=messages,
                     expect_receiver=k * messages,
                     expect_peer=0,
-                    deadline_s=p.run_deadline_s * 2,
+                    deadline_s=p.overload_deadline_s,
                     batch=p.batch,
                     window=p.window,
                     pause_every_s=PAUSE_EVERY_S,

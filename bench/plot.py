@@ -7,6 +7,7 @@ before a sweep starts, so a missing package costs one line and no wasted run.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,16 +72,23 @@ def draw(path: Path, results: list[Result], title: str) -> None:
         for r in results:
             if r.scenario == scenario and r.variant == variant:
                 servers.setdefault(r.server, []).append(r)
-        for server, rows in servers.items():
+        ticks: set[float] = set()
+        for n, (server, rows) in enumerate(servers.items()):
             for key, suffix, style in series:
                 points = _points(rows, xkey, key)
                 if points:
                     xs, ys = zip(*points, strict=True)
-                    ax.plot(xs, ys, style, marker="o", label=f"{server}{suffix}")
+                    ticks.update(xs)
+                    # One colour per server in every panel; the line style tells the figure.
+                    color = f"C{n}"
+                    ax.plot(xs, ys, style, color=color, marker="o", label=f"{server}{suffix}")
         ax.set_title(name)
         ax.set_xlabel(xkey)
         ax.set_ylabel(ylabel)
         ax.set_xscale("log")
+        if ticks:
+            ax.set_xticks(sorted(ticks), [f"{t:g}" for t in sorted(ticks)])
+            ax.minorticks_off()
         if logy:
             ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
@@ -102,3 +110,33 @@ def _points(rows: list[Result], xkey: str, key: str) -> list[tuple[Any, Any]]:
         if isinstance(x, int | float) and isinstance(y, int | float) and x > 0 and y > 0:
             out.append((x, y))
     return sorted(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.plot REPORT.json OUT.png``: redraw the curves of a saved report."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m bench.plot", description=main.__doc__)
+    parser.add_argument("report", type=Path)
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    if not available():
+        print("plotting needs matplotlib: pip install -e '.[plot]'", file=sys.stderr)
+        return 2
+    try:
+        data = json.loads(args.report.read_text())
+        results = [
+            Result(r["scenario"], r["variant"], r["params"], r["server"], r["figures"])
+            for r in data["results"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"cannot read {args.report}: {exc}", file=sys.stderr)
+        return 2
+    preset = data.get("options", {}).get("preset", {}).get("name", "?")
+    draw(args.out, results, f"chatwire bench ({preset})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

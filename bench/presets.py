@@ -30,6 +30,7 @@ class Preset:
     overload_senders: int
     overload_members: int
     overload_deliveries: int
+    overload_deadline_s: float
     codec_rounds: int
     #: Longest one measured run may take before it is stopped and marked "deadline".
     run_deadline_s: float
@@ -52,14 +53,14 @@ class Preset:
 STANDARD = Preset(
     name="standard",
     fanout_sizes=(1, 4, 16, 64, 256, 1000),
-    fanout_deliveries=200_000,
-    fanout_messages=(200, 20_000),
+    fanout_deliveries=1_000_000,
+    fanout_messages=(500, 20_000),
     paced_deliveries_per_s=10_000,
-    paced_seconds=2.0,
+    paced_seconds=1.0,
     paced_hz=(5.0, 500.0),
     throughput_sizes=(2, 8, 32, 64),
-    throughput_deliveries=200_000,
-    throughput_messages=(50, 10_000),
+    throughput_deliveries=1_000_000,
+    throughput_messages=(100, 20_000),
     connection_levels=(1000, 5000, 10_000, 15_000),
     slow_members=16,
     slow_messages=10_000,
@@ -68,8 +69,9 @@ STANDARD = Preset(
     overload_senders=4,
     overload_members=250,
     overload_deliveries=10_000_000,
+    overload_deadline_s=30.0,
     codec_rounds=20_000,
-    run_deadline_s=90.0,
+    run_deadline_s=30.0,
     slow_deadline_s=10.0,
 )
 
@@ -92,6 +94,7 @@ SMOKE = Preset(
     overload_senders=2,
     overload_members=4,
     overload_deliveries=4_000,
+    overload_deadline_s=20.0,
     codec_rounds=200,
     run_deadline_s=20.0,
     slow_deadline_s=3.0,

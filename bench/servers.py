@@ -105,7 +105,7 @@ def attach(text: str, pid: int | None) -> Server:
     return Server("server", "chatwire", host, port, found)
 
 
-def start(name: str, args: list[str] | None = None, timeout: float = 20.0) -> Server:
+def start(name: str, args: list[str] | None = None, timeout: float = 60.0) -> Server:
     """Start server ``name`` (see :data:`KINDS`) on a free loopback port and wait for it."""
     module, dialect = KINDS[name]
     # The log lives as long as the Server that owns it (closed in ``stop``).
