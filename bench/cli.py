@@ -60,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", type=_sizes, help="override N/K/client levels, e.g. 1,16,256")
     p.add_argument("--workers", type=int, default=3, help="load worker processes (default 3)")
     p.add_argument("--payload", type=int, help="message text bytes (at least 20)")
+    p.add_argument("--batch", type=int, help="frames per send call when flooding (default 64)")
+    p.add_argument("--window", type=int, help="chatwire: most unACKed messages a sender keeps")
     p.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the scaling curves")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -80,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
             print("--payload must be 20..4000 bytes (the stamp takes 20)", file=sys.stderr)
             return 2
         preset = replace(preset, payload=args.payload)
+    for name in ("batch", "window"):
+        value = getattr(args, name)
+        if value is not None:
+            if value < 1:
+                print(f"--{name} must be at least 1", file=sys.stderr)
+                return 2
+            preset = replace(preset, **{name: value})
     try:
         targets = _targets(args)
     except ServerError as exc:

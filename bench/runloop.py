@@ -92,8 +92,10 @@ def run_clients(w: Worker, order: RunOrder) -> dict[str, Any]:
                     first_tx_ns = first_tx_ns or now_ns
                 if not w._flush(c):
                     break
-            wants = selectors.EVENT_READ | (selectors.EVENT_WRITE if c.pending else 0)
-            w._set_mask(c, wants)
+            # Ask to hear of writability whenever there is something to write now, or an idle
+            # sender would sleep through the select timeout with messages due.
+            more = c.pending or due(c, now_ns) > 0
+            w._set_mask(c, selectors.EVENT_READ | (selectors.EVENT_WRITE if more else 0))
         timeout = 0.02
         if pace_ns:
             next_due = start_ns + (min(c.sent for c in senders) if senders else 0) * pace_ns
