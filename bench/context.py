@@ -81,12 +81,16 @@ class Context:
     def record(
         self, scenario: str, variant: str, params: dict[str, Any], server: str, figures: Any
     ) -> Result:
+        # The machine is shared: the 1-minute load average beside each point tells which
+        # figures were taken while something else was running.
+        figures.setdefault("load_1m", os.getloadavg()[0])
         result = Result(scenario, variant, params, server, figures)
         self.results.append(result)
         shown = ", ".join(f"{k}={v}" for k, v in params.items())
         rate = figures.get("deliveries_per_s")
         note = f"{rate:,.0f} deliveries/s" if rate else figures.get("status", "")
-        self.progress.say(f"{scenario} {variant} {shown} [{server}]: {note}")
+        load = figures["load_1m"]
+        self.progress.say(f"{scenario} {variant} {shown} [{server}]: {note} (load {load:.1f})")
         return result
 
     def measure(
