@@ -347,3 +347,28 @@ def test_on_event_receives_events_in_the_receive_thread() -> None:
             peer.send(Whisper("bob", "hi"))
             assert arrived.wait(10)
             assert seen == [(Whisper("bob", "hi"), "chatwire-recv-cb")]
+
+
+def test_close_from_on_event_says_bye_and_ends() -> None:
+    ended = threading.Event()
+    holder: list[ChatClient] = []
+
+    def on_event(event: ServerEvent) -> None:
+        if isinstance(event, Whisper):
+            holder[0].close("told to go")
+        elif isinstance(event, Disconnected):
+            ended.set()
+
+    with FakeServer() as server:
+        pending = in_thread(
+            lambda: ChatClient.connect(server.host, server.port, "cb", on_event=on_event)
+        )
+        peer = server.accept()
+        welcome_peer(peer)
+        holder.append(pending(10))
+        peer.send(Whisper("bob", "leave"))
+        assert peer.bye() == "told to go"
+        assert ended.wait(10)
+        client = holder[0]
+        assert client.ended is not None and client.ended.cause is EndCause.BYE
+        client.close()

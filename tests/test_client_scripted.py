@@ -4,13 +4,14 @@ server, running in this process."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
 from reference.client import ChatClient
 from reference.server import Server, ServerConfig
 from spec.events import Deliver, Roster
-from tests.client_procs import ScriptedClient, free_port, roster_line, server
+from tests.client_procs import CLIENT, REPO, ScriptedClient, free_port, roster_line, server
 
 __all__ = ["server"]
 
@@ -236,3 +237,27 @@ def test_reconnect_rejoins_the_rooms() -> None:
         carol.kill()
         first.shutdown()
     assert "reconnecting in" in carol.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_client(server: Server) -> None:
+    port = server.address[1]
+    with ChatClient.connect("127.0.0.1", port, "bob") as bob:
+        alice = subprocess.Popen(
+            [*CLIENT, "--port", str(port), "--nick", "alice"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=REPO,
+        )
+        try:
+            assert alice.stdout is not None
+            assert alice.stdout.readline().startswith(b"welcome alice ")
+            alice.stdout.close()  # like `| head -1`: nobody reads any more
+            for i in range(50):
+                bob.send("lobby", f"into the void {i}")
+            assert alice.wait(20) == 0  # with stdin still open
+        finally:
+            alice.kill()
+            alice.wait(10)
+            if alice.stdin is not None:
+                alice.stdin.close()

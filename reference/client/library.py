@@ -400,6 +400,9 @@ class ChatClient:
         except Exception as exc:  # a bug, or the program's on_event raised: end cleanly anyway
             self._end(EndCause.LOST, f"receive thread failed: {exc!r}")
             raise
+        finally:
+            if self._bye_sent and self._ended is not None:
+                self._sock.close()  # close() was called from on_event, or has given up on us
 
     def _write_quietly(self, event: Event) -> None:
         """Answer PINGs from the receive thread; the session's end is reported elsewhere."""
@@ -520,7 +523,9 @@ class ChatClient:
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_WR)
         receiver = self._receiver
-        if receiver is not None and receiver is not threading.current_thread():
+        if receiver is threading.current_thread():
+            return  # called from on_event: the receive loop closes the socket as it ends
+        if receiver is not None:
             receiver.join(_CLOSE_WAIT)
             if receiver.is_alive():
                 with contextlib.suppress(OSError):

@@ -35,6 +35,7 @@ class ScriptedOutput:
         self._lock = threading.Lock()
         self._ready = False
         self._held: list[ServerEvent] = []
+        self.broken = False
         self.wake_read, self._wake_write = os.pipe()
 
     def show(self, event: ServerEvent) -> None:
@@ -50,8 +51,14 @@ class ScriptedOutput:
             self._ready = False  # a reconnect's welcome comes before its events
 
     def _line(self, line: str) -> None:
-        self._out.write(line + "\n")
-        self._out.flush()
+        if self.broken:
+            return
+        try:
+            self._out.write(line + "\n")
+            self._out.flush()
+        except OSError:  # whoever read our output has gone (e.g. `| head`): stop
+            self.broken = True
+            os.write(self._wake_write, b"!")
 
     def connected(self, client: ChatClient, again: bool) -> None:
         assert client.welcome is not None
@@ -140,6 +147,10 @@ def run(endpoint: Endpoint, json_lines: bool, reconnect: bool) -> int:
             break
         if chat.over.is_set():
             break
+    if out.broken:
+        chat.quit("bye")
+        sys.stdout = None  # nothing left to flush at exit
+        return EXIT_OK
     if not chat.over.is_set():
         try:
             chat.client.barrier(BARRIER_WAIT)
