@@ -13,7 +13,7 @@ from reference.client import ChatClient
 from reference.client.interactive import PALETTE, nick_colour
 from reference.server import Server, ServerConfig
 from spec.constants import LeaveReason
-from spec.events import Deliver, Left, Whisper
+from spec.events import Deliver, Joined, Left, Whisper
 from tests.client_procs import CLIENT, REPO, free_port, interactive_env, server
 
 __all__ = ["server"]
@@ -215,3 +215,21 @@ def test_initial_connect_is_retried_with_reconnect() -> None:
             assert finish(child) == 0
     finally:
         child.close(force=True)
+
+
+def test_a_nick_typed_after_the_handshake_timed_out_still_gets_in() -> None:
+    config = ServerConfig(host="127.0.0.1", port=0, handshake_timeout=0.5)
+    with Server(config) as server, ChatClient.connect(*server.address, "bob") as bob:
+        child = spawn(server.address[1], "--nick", "bob")
+        try:
+            child.expect("is taken")
+            child.expect("your nick:")
+            assert server.wait_sessions(1, 20)  # the server gave up on the unregistered one
+            child.send("carol\r")
+            child.expect("you are")
+            assert next_of(bob, Joined) == Joined("lobby", "carol")
+            child.expect("#lobby>")
+            child.send("/quit\r")
+            assert finish(child) == 0
+        finally:
+            child.close(force=True)
