@@ -25,6 +25,7 @@ def merge_run(
     """One point's figures from every worker's run summary."""
     roles: dict[str, dict[str, int]] = {}
     latencies: list[int] = []
+    medians: list[int] = []
     cuts: list[dict[str, Any]] = []
     for result in results:
         for role, counts in result["roles"].items():
@@ -32,6 +33,7 @@ def merge_run(
             for key, value in counts.items():
                 into[key] += value
         latencies += result["latencies_ns"]
+        medians += result["client_medians_ns"]
         cuts += result["cuts"]
     zero = dict.fromkeys(("count", "delivered", "acked", "written", "bytes_in", "bytes_out"), 0)
     send, peer = roles.get(SENDER, zero), roles.get(PEER, zero)
@@ -66,6 +68,7 @@ def merge_run(
         "cuts": cuts[:20],
     }
     m.update(latency_figures(latencies))
+    m["lat_worst_member_p50_ms"] = max(medians) / 1e6 if medians else None
     m.update(server_figures(before, after, delivered))
     return m
 

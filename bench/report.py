@@ -42,6 +42,7 @@ COLUMNS: dict[str, list[tuple[str, str, Fmt, bool]]] = {
         ("p50 ms", "lat_p50_ms", _num(2), True),
         ("p99 ms", "lat_p99_ms", _num(2), True),
         ("max ms", "lat_max_ms", _num(2), True),
+        ("worst member p50", "lat_worst_member_p50_ms", _num(2), True),
         ("cpu µs/deliv", "cpu_us_per_delivery", _num(2), True),
         ("delivered", "delivered_fraction", _frac, False),
     ],

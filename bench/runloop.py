@@ -122,6 +122,7 @@ def _summary(
 ) -> dict[str, Any]:
     by_role: dict[str, dict[str, int]] = {}
     latencies: list[int] = []
+    client_medians: list[int] = []
     last_rx = last_ack = 0
     first_rx = 0
     cuts: list[dict[str, Any]] = []
@@ -142,6 +143,8 @@ def _summary(
         r["complete"] += int(c.expect > 0 and s.delivered >= c.expect)
         if c.role != STALLER:
             latencies += s.latencies_ns
+            if s.latencies_ns:
+                client_medians.append(sorted(s.latencies_ns)[len(s.latencies_ns) // 2])
         if s.last_rx_ns:
             last_rx = max(last_rx, s.last_rx_ns)
             first_rx = min(first_rx, s.first_rx_ns) if first_rx else s.first_rx_ns
@@ -171,6 +174,8 @@ def _summary(
         "roles": by_role,
         "cuts": cuts,
         "latencies_ns": latencies,
+        #: Each member's own median: how unevenly the server treats its members.
+        "client_medians_ns": client_medians,
     }
 
 
