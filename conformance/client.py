@@ -10,6 +10,7 @@ unless told not to. Every wait takes a deadline, multiplied by the run's ``--tim
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import socket
 import threading
@@ -22,7 +23,18 @@ from spec.codec import decode_body, encode
 from spec.constants import DEFAULT_MAX_FRAME, HARD_MAX_FRAME, Capability, ErrorCode
 from spec.decoder import FrameSplitter
 from spec.errors import ProtocolError
-from spec.events import Error, Event, Hello, Ping, Pong, Roster, UnknownFrame, Welcome
+from spec.events import (
+    Deliver,
+    Error,
+    Event,
+    Hello,
+    Ping,
+    Pong,
+    Roster,
+    UnknownFrame,
+    Welcome,
+    Whisper,
+)
 
 from .errors import HarnessError, TargetUnreachable, Violation
 from .transcript import Transcript
@@ -100,6 +112,8 @@ class MockClient:
         self.closed: Closed | None = None
         #: Frames of types chatwire/1 does not define (EXT-2 forbids servers to send them).
         self.unknown: list[int] = []
+        #: Light mode (floods): message texts are dropped on arrival, only their size kept.
+        self.light = False
         #: With ``keep_raw``, every frame received, whole (for byte-level checks).
         self.keep_raw = False
         self.raw_frames: list[bytes] = []
@@ -242,6 +256,8 @@ class MockClient:
         except ProtocolError as exc:
             self.transcript.add(self.name, "recv", f"undecodable: {exc.detail}", raw)
             raise
+        if self.light and isinstance(event, Deliver | Whisper):
+            event = dataclasses.replace(event, text=f"<{len(event.text)} chars>")
         self.transcript.add(self.name, "recv", event, raw)
         if isinstance(event, UnknownFrame):
             self.unknown.append(event.frame_type)

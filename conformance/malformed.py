@@ -92,6 +92,8 @@ class Malformed:
     code: ErrorCode
     build: Callable[[str, Welcome | None], bytes]  #: (own nick, WELCOME) -> bytes to send
     in_reply_to: int | None  #: expected in_reply_to (None: any)
+    #: Requirements the same failure also breaks (a length rule of §14 is also one of §3.2).
+    also: tuple[str, ...] = ()
 
     @property
     def fatal(self) -> bool:
@@ -160,6 +162,7 @@ def generate() -> list[Malformed]:
                 ErrorCode.FRAME_TOO_LARGE,
                 _const(b"\xff\xff\xff\xff"),
                 0,
+                also=("FRAME-8",),
             )
         )
     add(
@@ -170,6 +173,7 @@ def generate() -> list[Malformed]:
             ErrorCode.FRAME_TOO_LARGE,
             _const(struct.pack(">I", DEFAULT_MAX_FRAME + 1)),
             0,
+            also=("FRAME-7", "FRAME-8"),
         )
     )
 
@@ -185,6 +189,7 @@ def generate() -> list[Malformed]:
             ErrorCode.FRAME_TOO_LARGE,
             over_max_frame,
             0,
+            also=("FRAME-7", "FRAME-8"),
         )
     )
     # MAL-3: a string (or integer) runs past the end of the frame.

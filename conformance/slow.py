@@ -21,7 +21,7 @@ from .scenarios import is_answer
 
 @dataclass
 class FloodLog:
-    sent: list[str] = field(default_factory=list)
+    sent: int = 0
     answers: list[Ack | Error] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)  #: seconds from send to answer
     answered_at: list[float] = field(default_factory=list)  #: monotonic arrival of each answer
@@ -30,6 +30,9 @@ class FloodLog:
     @property
     def longest(self) -> float:
         return max(self.latencies, default=0.0)
+
+    def acked_seqs(self) -> list[int]:
+        return [a.seq for a in self.answers if isinstance(a, Ack)]
 
     def accepted_before(self, moment: float) -> int:
         """How many messages were ACKed before ``moment`` (monotonic)."""
@@ -49,7 +52,7 @@ def flood(
     stop: threading.Event,
     deadline: float,
     answer_wait: float,
-    window: int = 8,
+    window: int = 32,
     max_messages: int = 100_000,
     tag: str = "",
 ) -> FloodLog:
@@ -58,12 +61,12 @@ def flood(
     sent_at: list[float] = []
     body = "z" * max(0, size - 12)
     while True:
-        more = not stop.is_set() and time.monotonic() < deadline and len(log.sent) < max_messages
+        more = not stop.is_set() and time.monotonic() < deadline and log.sent < max_messages
         if more and len(sent_at) - len(log.answers) < window:
-            text = f"{tag}{len(log.sent):010d}|{body}"
+            text = f"{tag}{log.sent:010d}|{body}"
             frame = Direct(target, text) if direct else Send(target, text)
             sender.send_frame(frame)
-            log.sent.append(text)
+            log.sent += 1
             sent_at.append(time.monotonic())
             continue
         if len(log.answers) == len(sent_at):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,10 +56,12 @@ def run_suite(args: list[str], tmp: Path, timeout: float = 150) -> SuiteRun:
 
 
 @contextmanager
-def reference(server_class: type[Server] = Server, **overrides: Any) -> Iterator[Server]:
+def reference(
+    build: Callable[[ServerConfig], Server] = Server, **overrides: Any
+) -> Iterator[Server]:
     """A server in this process on a free loopback port, configured like `make conformance`."""
     config = ServerConfig(host="127.0.0.1", port=0, **(QUICK | overrides))
-    server = server_class(config)
+    server = build(config)
     server.start()
     try:
         yield server

@@ -70,10 +70,19 @@ def _ping_latencies(c: MockClient, stop: threading.Event, out: list[float]) -> t
     return t
 
 
-#: Output the kernel may buffer for one loopback connection, generously: send buffer (Linux
-#: tcp_wmem max, 4 MiB by default) plus the receiver's window. A sender that got more than
-#: out_limit + this accepted while a member never read was not held back (§12.3).
-KERNEL_SLACK = 16 * 1024 * 1024
+def _kernel_slack() -> int:
+    """Output the kernel may buffer for one connection, generously: twice the largest send
+    buffer Linux grows to (tcp_wmem max, 4 MiB by default), at least 8 MiB. A sender that got
+    more than out_limit + this accepted while a member never read was not held back (§12.3)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem", encoding="ascii") as fh:
+            wmem_max = int(fh.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        wmem_max = 4 * 1024 * 1024
+    return max(8 * 1024 * 1024, 2 * wmem_max)
+
+
+KERNEL_SLACK = _kernel_slack()
 
 
 def _judge_hold(
@@ -97,8 +106,7 @@ def _judge_hold(
         f"{accepted} bytes accepted: the sender was not held",
     )
     cw.observe(
-        f"{len(log.sent)} messages; {accepted} bytes before the cut;"
-        f" longest answer {log.longest:.2f}s"
+        f"{log.sent} messages; {accepted} bytes before the cut; longest answer {log.longest:.2f}s"
     )
 
 
@@ -113,10 +121,11 @@ def _judge_cut(cw: Case, stalled: MockClient, watcher: MockClient, room: str) ->
     assert isinstance(left, Left)
     cw.check(
         left.reason == LeaveReason.SLOW_CONSUMER,
-        "PRES-6",
-        "LEFT reason SLOW_CONSUMER",
-        f"reason {left.reason}",
+        "SLOW-1",
+        "a cut with SLOW_CONSUMER (LEFT reason 5)",
+        f"it left with reason {left.reason}",
     )
+    cw.ok("PRES-6")
     stalled.start_reading()  # only now: the cut must not have waited for this (SLOW-2)
     end = None
     while True:
@@ -189,6 +198,7 @@ def test_direct_to_a_stalled_client_holds_the_sender(cw: Case) -> None:
     """After accepting a DIRECT to a congested client, a server MUST NOT handle another frame
     from the sender until the addressee is no longer congested or has been cut."""
     sender, watcher = cw.registered("sender"), cw.registered("watcher")
+    sender.light = True
     w, slow = _params(cw, sender)
     stalled_nick = cw.nick("stalled")
     stalled = cw.client("stalled", read=False, rcvbuf=TINY_RCVBUF)
@@ -215,22 +225,25 @@ def test_direct_to_a_stalled_client_holds_the_sender(cw: Case) -> None:
 def test_member_that_keeps_up_is_never_cut(cw: Case) -> None:
     """A server MUST NOT cut a client that, every time its pending output goes above
     out_limit, brings it back within slow_timeout_ms, however busy its rooms are — and it
-    loses nothing. The member here reads in spurts: it pauses a quarter of slow_timeout_ms at
-    a time, then catches up."""
+    loses nothing. The member here reads in spurts: it stops for 60% of slow_timeout_ms, long
+    enough under a flood to be congested, then catches up."""
     room = cw.room("spurts")
     senders = [cw.registered(f"sender{i}") for i in range(3)]
     w, slow = _params(cw, senders[0])
-    spurts = cw.registered("spurts", rcvbuf=TINY_RCVBUF)
+    spurts = cw.client("spurts", rcvbuf=TINY_RCVBUF)
+    spurts.light = True
+    spurts.register(cw.nick("spurts"))
     for c in (*senders, spurts):
+        c.light = True
         join(c, room)
     stop = threading.Event()
 
     def stop_and_go() -> None:
         while not stop.is_set():
             spurts.pause_reading()
-            stop.wait(slow / 4)
+            stop.wait(0.6 * slow)
             spurts.resume_reading()
-            stop.wait(slow / 4)
+            stop.wait(0.4 * slow)
 
     pacer = threading.Thread(target=stop_and_go, daemon=True)
     pacer.start()
@@ -245,8 +258,6 @@ def test_member_that_keeps_up_is_never_cut(cw: Case) -> None:
             stop=stop,
             deadline=until,
             answer_wait=slow + 2 * _grace(cw, slow),
-            tag=f"s{i}-",
-            max_messages=1500,
         ),
     )
     stop.set()
@@ -258,25 +269,28 @@ def test_member_that_keeps_up_is_never_cut(cw: Case) -> None:
     ]
     if ended:
         raise Violation("SLOW-7", "a member that keeps up stays connected", describe(ended[0]))
-    got = [e.text for _, e in spurts.log if isinstance(e, Deliver) and e.room == room]
-    for log in logs:
-        accepted = [t for t, a in zip(log.sent, log.answers, strict=False) if a.type == 0x12]
-        mine = [t for t in got if t in set(accepted)]
-        cw.check(mine == accepted, "SLOW-6", f"all {len(accepted)} from a sender", f"{len(mine)}")
-    cw.observe(f"{sum(len(g.sent) for g in logs)} messages of {w.max_text} bytes in {3 * slow:g}s")
+    acked = sorted(seq for log in logs for seq in log.acked_seqs())
+    got = [e.seq for _, e in spurts.log if isinstance(e, Deliver) and e.room == room]
+    cw.check(
+        got == acked,
+        "SLOW-6",
+        f"all {len(acked)} accepted messages, once each, in order",
+        f"{len(got)} received, {len(set(acked) - set(got))} missing",
+    )
+    held = max((log.longest for log in logs), default=0.0)
+    cw.observe(
+        f"{sum(g.sent for g in logs)} messages of {w.max_text} bytes in {3 * slow:g}s;"
+        f" senders held up to {held:.2f}s"
+    )
 
 
 def _judge_delivery(cw: Case, reader: MockClient, room: str, log: FloodLog) -> None:
     reader.barrier("SLOW-6", timeout=30)
-    accepted = [t for t, a in zip(log.sent, log.answers, strict=False) if a.type == 0x12]
-    got = [e.text for _, e in reader.log if isinstance(e, Deliver) and e.room == room]
-    first_diff = next(
-        (i for i, (x, y) in enumerate(zip(got, accepted, strict=False)) if x != y),
-        min(len(got), len(accepted)),
-    )
+    acked = log.acked_seqs()
+    got = [e.seq for _, e in reader.log if isinstance(e, Deliver) and e.room == room]
     cw.check(
-        got == accepted,
+        got == acked,
         "SLOW-6",
-        f"all {len(accepted)} accepted messages, once each, in order",
-        f"{len(got)} received; first difference at #{first_diff}",
+        f"all {len(acked)} accepted messages, once each, in order",
+        f"{len(got)} received, {len(set(acked) - set(got))} missing",
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.context import Case
+from conformance.errors import Violation
 from conformance.malformed import CASES, Malformed
 from conformance.markers import requirement
 from conformance.predicates import left_about
@@ -29,8 +30,13 @@ def test_malformed_input(cw: Case, mc: Malformed) -> None:
     rule = mc.ids[0]
     client = cw.registered("m") if mc.registered else cw.client("m")
     client.send_raw(mc.build(client.nick or "m", client.welcome), mc.name)
-    err = client.expect_error([mc.code], rule)
-    cw.ok(rule)
+    try:
+        err = client.expect_error([mc.code], rule)
+    except Violation as v:
+        for also in mc.also:  # the same failure breaks these too
+            cw.check(False, also, v.expected, v.actual)
+        raise
+    cw.ok(rule, *mc.also)
     if mc.in_reply_to is not None:
         cw.check(
             err.in_reply_to == mc.in_reply_to,
