@@ -34,6 +34,10 @@ def _accepted(members: Sequence[Member], room: str) -> dict[str, tuple[str, int,
     return out
 
 
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 24 else text[:24] + "…")
+
+
 def _cap(problems: list[str]) -> list[str]:
     if len(problems) > SHOWN:
         return [*problems[:SHOWN], f"… and {len(problems) - SHOWN} more"]
@@ -52,7 +56,7 @@ def exactly_once(members: Sequence[Member], room: str) -> list[str]:
             n = got.get(text, 0)
             if n != 1:
                 what = "never received" if n == 0 else f"received {n} times"
-                problems.append(f"{m.nick} {what} {sender}'s {text!r}")
+                problems.append(f"{m.nick} {what} {sender}'s {_short(text)}")
     return _cap(problems)
 
 
@@ -60,7 +64,7 @@ def no_echo(members: Sequence[Member], room: str) -> list[str]:
     """No member receives a DELIVER of its own message (§7.2, without ECHO)."""
     mine = {s.text: m.nick for m in members for s in m.sent}
     problems = [
-        f"{m.nick} received its own {d.text!r} as DELIVER seq {d.seq}"
+        f"{m.nick} received its own {_short(d.text)} as DELIVER seq {d.seq}"
         for m in members
         for d in delivers(m, room)
         if mine.get(d.text) == m.nick
@@ -72,7 +76,7 @@ def sender_stamped(members: Sequence[Member], room: str) -> list[str]:
     """DELIVER.sender is the registered nick of the member who sent the text (§5.3)."""
     accepted = _accepted(members, room)
     problems = [
-        f"{m.nick} got {d.text!r} stamped {d.sender!r}, sent by {accepted[d.text][0]!r}"
+        f"{m.nick} got {_short(d.text)} stamped {d.sender!r}, sent by {accepted[d.text][0]!r}"
         for m in members
         for d in delivers(m, room)
         if d.text in accepted and d.sender != accepted[d.text][0]
@@ -112,7 +116,7 @@ def same_order(members: Sequence[Member], room: str) -> list[str]:
             if s.target == room and isinstance(s.answer, Ack):
                 by_seq[s.answer.seq].add(s.text)
     problems += [
-        f"seq {seq} names {len(texts)} different messages: {sorted(texts)[:3]}"
+        f"seq {seq} names {len(texts)} different messages: {[_short(t) for t in sorted(texts)[:3]]}"
         for seq, texts in sorted(by_seq.items())
         if len(texts) > 1
     ]

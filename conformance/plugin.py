@@ -245,8 +245,9 @@ def pytest_runtest_makereport(
         item.config.stash[STATE].results.append(result)
         item.user_properties.append(("verdict", result.verdict))
         item.user_properties.append(("requirements", " ".join(result.ids)))
-        if result.transcript_text:
-            report.sections.append(("Captured stdout wire transcript", result.transcript_text))
+        if result.transcript_text:  # JUnit system-out is taken from the teardown report
+            text = f"wire transcript of {item.nodeid}\n{result.transcript_text}\n"
+            item.add_report_section(report.when, "stdout", text)
     return report
 
 

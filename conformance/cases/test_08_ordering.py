@@ -78,7 +78,8 @@ def test_room_broadcast_under_concurrency(cw: Case) -> None:
 
 def _judge(cw: Case, members: list[Member], room: str, req: str, check: object) -> None:
     problems = check(members, room)  # type: ignore[operator]
-    cw.check(not problems, req, (check.__doc__ or "").split("(")[0].strip(), "; ".join(problems))
+    what = " ".join((check.__doc__ or "").split("(")[0].split())
+    cw.check(not problems, req, what, "; ".join(problems))
 
 
 @requirement("ORD-4", "ORD-5", "ROOM-5", "PRES-1", "PRES-2", "PRES-4", "PRES-5")

@@ -185,6 +185,14 @@ class NeverIdleSession(Session):
         return wait, ending
 
 
+class NeverPingsSession(Session):
+    """Never PINGs a quiet client (a missed SHOULD, KEEP-8): live clients get cut for idleness."""
+
+    def timers(self, now: float) -> tuple[float | None, Ending | None]:
+        self.pinged = True  # as if the PING had gone out already
+        return super().timers(now)
+
+
 class NoLeftOnLostSession(Session):
     """Sends no LEFT when a connection is lost without BYE."""
 

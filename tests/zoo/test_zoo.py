@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from reference.server import Server, ServerConfig
 from tests.conformance_runner import reference, run_suite, target
-from tests.zoo.servers import ZOO, Specimen
+from tests.zoo.servers import ZOO, NeverPingsSession, Specimen
 
 pytestmark = [pytest.mark.network]
 
@@ -37,3 +38,18 @@ def test_the_zoo_is_big_enough() -> None:
     assert len(ZOO) >= 10
     assert len({s.name for s in ZOO}) == len(ZOO)
     assert all(s.expected for s in ZOO)
+
+
+def _never_pings(config: ServerConfig) -> Server:
+    return Server(config, session_class=NeverPingsSession)
+
+
+@pytest.mark.timeout(60)
+def test_a_missed_should_is_non_strict_and_fails_only_with_strict(tmp_path: Path) -> None:
+    with reference(_never_pings) as server:
+        lenient = run_suite(["--server", target(server), "--only", "KEEP-8"], tmp_path)
+    assert lenient.verdicts() == {"KEEP-8": "NON-STRICT"}, lenient.stdout
+    assert lenient.code == 0
+    with reference(_never_pings) as server:
+        strict = run_suite(["--server", target(server), "--only", "KEEP-8", "--strict"], tmp_path)
+    assert strict.verdicts() == {"KEEP-8": "NON-STRICT"} and strict.code == 1, strict.stdout
