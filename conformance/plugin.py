@@ -330,7 +330,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     options, state = config.stash[OPTIONS], config.stash[STATE]
     if BACKGROUND in config.stash:
         config.stash[BACKGROUND].stop()
-    if exitstatus in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR, 2):
+    if exitstatus in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
         return
     seconds = time.time() - state.started
     registry = requirements()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from reference.server import Server
 from tests.conformance_runner import REPO, reference, run_suite, target
 
 pytestmark = [pytest.mark.network]
@@ -196,3 +197,21 @@ def test_reports_json_junit_and_exit_code(tmp_path: Path) -> None:
     tree = ET.parse(junit)
     props = {p.get("name") for p in tree.iter("property")}
     assert {"verdict", "requirements"} <= props
+
+
+class _Vanishing(Server):
+    """Stops listening for good after its 30th connection: the target goes away mid-run."""
+
+    def _admit(self, sock: socket.socket, peer: str) -> None:
+        self.admitted = getattr(self, "admitted", 0) + 1
+        super()._admit(sock, peer)
+        if self.admitted == 30:
+            threading.Thread(target=self.shutdown, daemon=True).start()
+
+
+@pytest.mark.timeout(90)
+def test_target_that_goes_away_mid_run_exits_2(tmp_path: Path) -> None:
+    with reference(_Vanishing) as server:
+        run = run_suite(["--server", target(server), "--only", "14"], tmp_path)
+    assert run.code == 2, run.stdout[-2000:]
+    assert "target became unreachable" in run.stdout

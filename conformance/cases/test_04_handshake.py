@@ -157,7 +157,8 @@ def test_full_server_says_server_full(cw: Case) -> None:
         if item.code != ErrorCode.SERVER_FULL:
             raise Violation("HS-16", "WELCOME or ERROR SERVER_FULL", describe(item))
         c.expect_close("HS-16")
-        cw.observe(f"SERVER_FULL after {i} clients")
+        when = "on accept" if item.in_reply_to == 0 else "in answer to HELLO"
+        cw.observe(f"SERVER_FULL {when} after {i} clients")
         return
     skip(SkipReason.NOT_APPLICABLE, f"no client limit reached with {limit} clients")
 

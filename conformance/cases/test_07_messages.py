@@ -195,6 +195,8 @@ def test_direct_reaches_only_the_addressee(cw: Case) -> None:
     )
     if not isinstance(got[1], Ack):
         raise Violation("MSG-12", "ACK for a DIRECT to oneself", describe(got[1]))
+    first = next(type(e).__name__ for _, e in a.log if e is got[0] or e is got[1])
+    cw.observe(f"to oneself: {first.upper()} first (the order is not defined)")
 
 
 @requirement("MSG-13")
