@@ -1,9 +1,8 @@
-"""Per-client bounded output and the shared flusher thread that writes it (§12).
+"""Per-client bounded output (§12), written by the shared flusher (``reference.flusher``).
 
-``Outbox.push`` never blocks: it appends bytes and counts them as pending output. One flusher
-thread writes every client's queued bytes with a single ``os.write`` of everything queued
-(the batching that makes fan-out cheap: one system call per client per round, not one per
-message), and waits for EPOLLOUT (edge-triggered, registered once) when a socket is full.
+``Outbox.push`` never blocks: it appends bytes and counts them as pending output. The flusher
+writes everything queued for a client with a single ``os.write`` (the batching that makes
+fan-out cheap: one system call per client per round, not one per message).
 
 Congestion (§12.1) is pending output above ``out_limit``; the flusher's watchdog cuts a client
 congested for ``slow_timeout`` (§12.2). Senders consult :class:`Congestion` after each accepted
@@ -20,16 +19,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import select
 import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Container
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .flusher import Flusher
 
 log = logging.getLogger("reference.server")
-
-_EPOLLOUT_EDGE = select.EPOLLOUT | select.EPOLLET
 
 
 class Congestion:
@@ -91,6 +91,7 @@ class Outbox:
         self._blocked = False  # the socket was full: wait for EPOLLOUT
         self._writing = False
         self._sealed = False  # no more writes: the session owns the socket again
+        self._final = False  # the last frame is queued: push() drops anything more
         self._waiters = 0
         self.congested_since: float | None = None
         #: Why output stopped early: "cut" (slow consumer) or "broken" (write failed).
@@ -102,13 +103,27 @@ class Outbox:
 
     def push(self, data: bytes) -> None:
         with self._lock:
-            if self._sealed or self.failed:
+            if self._final or self.failed:
                 return
             self._chunks.append(data)
             self.pending += len(data)
             if self.pending > self.limit and self.congested_since is None:
                 self.congested_since = time.monotonic()
                 self._flusher.congestion.mark(self)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._flusher.schedule(self)
+
+    def push_final(self, data: bytes) -> None:
+        """Queue the last frame (a fatal ERROR, §11.2): nothing is queued after it, and the
+        flusher shuts the sending direction down once it is written. Idempotent."""
+        with self._lock:
+            if self._final or self.failed:
+                return
+            self._chunks.append(data)
+            self.pending += len(data)
+            self._final = True
             if self._scheduled:
                 return
             self._scheduled = True
@@ -131,7 +146,7 @@ class Outbox:
     def seal(self) -> None:
         """Stop all output for good and return once the flusher cannot touch the socket."""
         with self._cond:
-            self._sealed = True
+            self._sealed = self._final = True
             self._chunks.clear()
             self._waiters += 1
             while self._writing:
@@ -172,6 +187,9 @@ class Outbox:
                     self._blocked = True
                 elif not self._chunks:
                     self._scheduled = False
+                    if self._final:  # the fatal ERROR is out: FIN now (§11.3)
+                        with contextlib.suppress(OSError):
+                            self.sock.shutdown(socket.SHUT_WR)
             again = self._scheduled and not self._blocked
             relieved = self.congested_since is not None and self.pending <= self.limit
             if self._waiters:
@@ -213,131 +231,3 @@ class Outbox:
                 return
             self.congested_since = None
         self._flusher.congestion.clear(self)
-
-
-class Flusher:
-    """The one thread that writes every outbox, cuts slow consumers, and lingers refused
-    connections (write the ERROR, FIN, discard input until EOF or a deadline, close)."""
-
-    def __init__(self, slow_timeout: float, farewell: bytes) -> None:
-        self.slow_timeout = slow_timeout
-        self.congestion = Congestion()
-        self._farewell = farewell
-        self._epoll = select.epoll()
-        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._epoll.register(self._wake_fd, select.EPOLLIN)
-        self._dirty: deque[Outbox] = deque()
-        self._sleeping = False
-        self._by_fd: dict[int, Outbox] = {}
-        self._lingering: dict[int, tuple[socket.socket, float]] = {}
-        self._linger_lock = threading.Lock()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="chatwire-flusher")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake()
-        if self._thread.is_alive():
-            self._thread.join()
-        for sock, _ in self._lingering.values():
-            sock.close()
-        self._lingering.clear()
-        self._epoll.close()
-        os.close(self._wake_fd)
-
-    def register(self, outbox: Outbox) -> None:
-        self._by_fd[outbox.fd] = outbox
-        self._epoll.register(outbox.fd, _EPOLLOUT_EDGE)
-
-    def unregister(self, outbox: Outbox) -> None:
-        if self._by_fd.get(outbox.fd) is outbox:
-            del self._by_fd[outbox.fd]
-            with contextlib.suppress(OSError, ValueError):
-                self._epoll.unregister(outbox.fd)
-
-    def schedule(self, outbox: Outbox) -> None:
-        self._dirty.append(outbox)
-        if self._sleeping:
-            self._sleeping = False
-            self._wake()
-
-    def linger(self, sock: socket.socket, deadline: float) -> None:
-        """Take over a socket whose write side is shut: read and discard until EOF or the
-        deadline, then close it (§11.3), without a thread of its own."""
-        with self._linger_lock:
-            self._lingering[sock.fileno()] = (sock, deadline)
-            self._epoll.register(sock.fileno(), select.EPOLLIN)
-        self._wake()
-
-    def _wake(self) -> None:
-        with contextlib.suppress(OSError):
-            os.eventfd_write(self._wake_fd, 1)
-
-    def _run(self) -> None:
-        dirty = self._dirty
-        while True:
-            for _ in range(len(dirty)):  # one round: each queued outbox once
-                outbox = dirty.popleft()
-                if outbox._flush():
-                    dirty.append(outbox)
-            now = time.monotonic()
-            if self.congestion.congested:
-                self._watchdog(now)
-            if self._stopping and not dirty:
-                return
-            self._sleeping = True
-            timeout = 0.0 if dirty else self._timeout(now)
-            events = self._epoll.poll(timeout)
-            self._sleeping = False
-            for fd, _ in events:
-                if fd == self._wake_fd:
-                    with contextlib.suppress(BlockingIOError):
-                        os.eventfd_read(fd)
-                elif fd in self._lingering:
-                    self._drain_lingering(fd)
-                else:
-                    ready = self._by_fd.get(fd)
-                    if ready is not None and ready._writable():
-                        dirty.append(ready)
-            if self._lingering:
-                self._expire_lingering(time.monotonic())
-
-    def _timeout(self, now: float) -> float:
-        """Seconds until the watchdog or a lingering deadline needs us; -1 for none."""
-        due = [o.congested_since for o in list(self.congestion.congested)]
-        ends = [t + self.slow_timeout for t in due if t is not None]
-        ends += [deadline for _, deadline in list(self._lingering.values())]
-        return max(0.0, min(ends) - now) if ends else -1
-
-    def _watchdog(self, now: float) -> None:
-        for outbox in list(self.congestion.congested):
-            since = outbox.congested_since
-            if since is not None and now - since >= self.slow_timeout:
-                log.info("cutting slow consumer %s after %.2fs", outbox.owner, now - since)
-                outbox._cut(self._farewell)
-
-    def _drain_lingering(self, fd: int) -> None:
-        sock, _ = self._lingering[fd]
-        try:
-            data = sock.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._close_lingering(fd)
-
-    def _expire_lingering(self, now: float) -> None:
-        for fd, (_, deadline) in list(self._lingering.items()):
-            if deadline <= now:
-                self._close_lingering(fd)
-
-    def _close_lingering(self, fd: int) -> None:
-        with self._linger_lock:
-            sock, _ = self._lingering.pop(fd)
-            with contextlib.suppress(OSError):
-                self._epoll.unregister(fd)
-        sock.close()

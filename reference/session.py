@@ -96,6 +96,7 @@ class Session:
         server.flusher.register(self.outbox)
         self.push = self.outbox.push  # type: ignore[method-assign]  # hot path
         self.splitter = FrameSplitter(DEFAULT_MAX_FRAME)  # §3.2: until WELCOME
+        self.wake_fd = server.next_wake_fd()  # readable once the server shuts down
         self.started = time.monotonic()
         self.last_frame = self.started
         self.pinged = False
@@ -131,7 +132,7 @@ class Session:
     def serve(self) -> Ending:
         poller = select.poll()
         poller.register(self.sock.fileno(), _POLL_IN)
-        poller.register(self.server.wake_fd, select.POLLIN)
+        poller.register(self.wake_fd, select.POLLIN)
         while True:
             if self.server.closing:
                 return self.shutdown_ending()
@@ -183,7 +184,7 @@ class Session:
 
     def shutdown_ending(self) -> Ending:
         """§11.5, §9.2: everyone gets SERVER_SHUTDOWN, so LEFT notices are skipped."""
-        error = encode(Error(ErrorCode.SERVER_SHUTDOWN, "server shutting down"))
+        error = self.server.shutdown_frame
         return Ending(LeaveReason.SHUTDOWN, error, notify=False, detail="server shutdown")
 
     # -- frames -------------------------------------------------------------------------
@@ -198,6 +199,9 @@ class Session:
         handled = 0
         ending: Ending | None = None
         while ending is None:
+            if self.server.closing:  # the SERVER_SHUTDOWN is queued: act on nothing more
+                ending = self.shutdown_ending()
+                break
             try:
                 frame = self.splitter.next_frame()
             except ProtocolError as exc:  # length 0 or over the limit: the stream is lost
@@ -447,12 +451,19 @@ class Session:
 
     def finish(self, ending: Ending) -> None:
         """The one place a session ends: ERROR, LEFT notices (§9.2), close (§11.3)."""
-        if ending.error is not None:
-            self.push(ending.error)
-        if self.state is State.REGISTERED:
+        if self.state is State.REGISTERED and not self.server.closing:
+            # LEFT before the ERROR goes out: a client that has seen its ERROR and the close
+            # may take it that the others have been told (and its nick is free).
             self.hub.depart(self, ending.reason, ending.text, notify=ending.notify)
+        if ending.error is not None:
+            self.outbox.push_final(ending.error)
         self.state = State.CLOSED
-        self.close(ending.graceful and self.outbox.failed is None)
+        graceful = ending.graceful and self.outbox.failed is None
+        if self.server.closing and graceful:  # the flusher drains and closes (see Server)
+            deadline = self.server.deadline(self.config.drain_time)
+            self.server.flusher.linger(self.sock, deadline, self.outbox)
+        else:
+            self.close(graceful)
         log.info("disconnect %r: %s %s", self, ending.reason.name, ending.detail)
 
     def close(self, graceful: bool) -> None:

@@ -176,6 +176,7 @@ def test_a_thousand_connections_dropped_mid_handshake_leave_nothing_behind() -> 
                         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     s.close()
                 alice.send(Send("lobby", f"batch {batch}"))
+            assert [e.seq for e in alice.barrier() if isinstance(e, Ack)] == [1, 2, 3, 4]
             got = bob.barrier()
             assert [e.seq for e in got if isinstance(e, Deliver)] == [1, 2, 3, 4]
             late = RawClient(server.address)  # accepted after all the others (FIFO backlog)

@@ -1,0 +1,208 @@
+"""The one thread that writes every client's output, cuts slow consumers, and closes sockets
+handed over to it.
+
+Writing: outboxes with queued bytes wait in ``_dirty``; each round writes each of them once
+(everything it has queued, one call). A socket that was full is retried on EPOLLOUT, which is
+registered edge-triggered once per socket, so a full socket costs no system call until the
+kernel has room again. Pushing never makes a system call unless the flusher is asleep.
+
+Watchdog (§12.2): a client congested for ``slow_timeout`` is cut.
+
+Lingering (§11.3): a socket handed over (a refused connection, or every session at server
+shutdown) is read and discarded until EOF or its deadline after its last frame and FIN went
+out, then closed, all without a thread per socket. At shutdown this spares thousands of
+handler threads from waking at once, which under the GIL costs time quadratic in their number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import socket
+import threading
+import time
+from collections import deque
+
+from .outbox import Congestion, Outbox
+
+log = logging.getLogger("reference.server")
+
+_EPOLLOUT_EDGE = select.EPOLLOUT | select.EPOLLET
+_EPOLL_LINGER = select.EPOLLIN | select.EPOLLOUT | select.EPOLLET
+_EPOLL_READABLE = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR | select.EPOLLRDHUP
+
+
+class _Lingering:
+    __slots__ = ("deadline", "outbox", "sock")
+
+    def __init__(self, sock: socket.socket, deadline: float, outbox: Outbox | None) -> None:
+        self.sock, self.deadline, self.outbox = sock, deadline, outbox
+
+
+class Flusher:
+    def __init__(self, slow_timeout: float, farewell: bytes) -> None:
+        self.slow_timeout = slow_timeout
+        self.congestion = Congestion()
+        self._farewell = farewell
+        self._epoll = select.epoll()
+        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._epoll.register(self._wake_fd, select.EPOLLIN)
+        self._dirty: deque[Outbox] = deque()
+        self._sleeping = False
+        self._by_fd: dict[int, Outbox] = {}
+        self._lingering: dict[int, _Lingering] = {}
+        self._handed: deque[_Lingering] = deque()  # handed over, not yet taken in
+        self._linger_done = threading.Condition()
+        self._stopping = False
+        #: While set, queueing work does not wake the thread; whoever set it calls poke().
+        #: At shutdown this saves thousands of threads a system call each.
+        self.deferred_wakes = False
+        self._thread = threading.Thread(target=self._run, name="chatwire-flusher")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is queued, stop, and close every socket still handed over."""
+        self._stopping = True
+        self._wake()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._take_handed()
+        for fd in list(self._lingering):
+            self._close_lingering(fd)
+        self._epoll.close()
+        os.close(self._wake_fd)
+
+    def register(self, outbox: Outbox) -> None:
+        self._by_fd[outbox.fd] = outbox
+        self._epoll.register(outbox.fd, _EPOLLOUT_EDGE)
+
+    def unregister(self, outbox: Outbox) -> None:
+        if self._by_fd.get(outbox.fd) is outbox:
+            del self._by_fd[outbox.fd]
+            with contextlib.suppress(OSError, ValueError):
+                self._epoll.unregister(outbox.fd)
+
+    def schedule(self, outbox: Outbox) -> None:
+        self._dirty.append(outbox)
+        if self._sleeping and not self.deferred_wakes:
+            self._sleeping = False
+            self._wake()
+
+    def poke(self) -> None:
+        """Wake the thread now (after a run of deferred wakes)."""
+        self._sleeping = False
+        self._wake()
+
+    def linger(self, sock: socket.socket, deadline: float, outbox: Outbox | None = None) -> None:
+        """Take the socket over: once its last frame and FIN are out (``outbox``, if any,
+        must have had ``push_final``), read and discard until EOF or ``deadline``, then close
+        it. The caller must not touch the socket again."""
+        self._handed.append(_Lingering(sock, deadline, outbox))
+        if not self.deferred_wakes:
+            self._wake()
+
+    def wait_lingering(self, deadline: float) -> bool:
+        """Wait until every handed-over socket is closed (for shutdown)."""
+        with self._linger_done:
+            return self._linger_done.wait_for(
+                lambda: not self._lingering and not self._handed,
+                max(0.0, deadline - time.monotonic()),
+            )
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            os.eventfd_write(self._wake_fd, 1)
+
+    # -- the thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        dirty = self._dirty
+        while True:
+            for _ in range(len(dirty)):  # one round: each queued outbox once
+                outbox = dirty.popleft()
+                if outbox._flush():
+                    dirty.append(outbox)
+            if self._handed:
+                self._take_handed()
+            now = time.monotonic()
+            if self.congestion.congested:
+                self._watchdog(now)
+            if self._lingering:
+                self._expire_lingering(now)
+            if self._stopping and not dirty:
+                return
+            self._sleeping = True
+            timeout = 0.0 if dirty or self._handed else self._timeout(now)
+            events = self._epoll.poll(timeout)
+            self._sleeping = False
+            for fd, mask in events:
+                if fd == self._wake_fd:
+                    with contextlib.suppress(BlockingIOError):
+                        os.eventfd_read(fd)
+                    continue
+                ready = self._by_fd.get(fd)
+                if ready is not None and mask & select.EPOLLOUT and ready._writable():
+                    dirty.append(ready)
+                if fd in self._lingering and mask & _EPOLL_READABLE:
+                    self._drain_lingering(fd)
+
+    def _timeout(self, now: float) -> float:
+        """Seconds until the watchdog or a lingering deadline needs us; -1 for none."""
+        due = [o.congested_since for o in list(self.congestion.congested)]
+        ends = [t + self.slow_timeout for t in due if t is not None]
+        ends += [entry.deadline for entry in self._lingering.values()]
+        return max(0.0, min(ends) - now) if ends else -1
+
+    def _watchdog(self, now: float) -> None:
+        for outbox in list(self.congestion.congested):
+            since = outbox.congested_since
+            if since is not None and now - since >= self.slow_timeout:
+                log.info("cutting slow consumer %s after %.2fs", outbox.owner, now - since)
+                outbox._cut(self._farewell)
+
+    def _take_handed(self) -> None:
+        while self._handed:
+            entry = self._handed.popleft()
+            fd = entry.sock.fileno()
+            self._lingering[fd] = entry
+            try:
+                if entry.outbox is None:
+                    self._epoll.register(fd, select.EPOLLIN)
+                else:  # already registered for EPOLLOUT; MOD reports data already queued
+                    self._epoll.modify(fd, _EPOLL_LINGER)
+            except OSError:
+                self._close_lingering(fd)
+
+    def _drain_lingering(self, fd: int) -> None:
+        sock = self._lingering[fd].sock
+        while True:  # until EAGAIN: the registration may be edge-triggered
+            try:
+                data = sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._close_lingering(fd)
+                return
+
+    def _expire_lingering(self, now: float) -> None:
+        for fd, entry in list(self._lingering.items()):
+            if entry.deadline <= now:
+                self._close_lingering(fd)
+
+    def _close_lingering(self, fd: int) -> None:
+        entry = self._lingering.pop(fd)
+        if entry.outbox is not None:
+            entry.outbox.seal()  # also unregisters it
+        else:
+            with contextlib.suppress(OSError):
+                self._epoll.unregister(fd)
+        entry.sock.close()
+        if not self._lingering and not self._handed:
+            with self._linger_done:
+                self._linger_done.notify_all()
