@@ -25,12 +25,14 @@ from spec.decoder import FrameSplitter
 from spec.errors import ProtocolError
 from spec.events import (
     Deliver,
+    Direct,
     Error,
     Event,
     Hello,
     Ping,
     Pong,
     Roster,
+    Send,
     UnknownFrame,
     Welcome,
     Whisper,
@@ -112,6 +114,11 @@ class MockClient:
         self.closed: Closed | None = None
         #: Frames of types chatwire/1 does not define (EXT-2 forbids servers to send them).
         self.unknown: list[int] = []
+        #: Keep to the advertised flood limit (§13) by mirroring the server's token bucket, so
+        #: cases that are not about the limit never meet RATE_LIMITED. Flood cases turn it off.
+        self.obey_flood_limit = True
+        self._tokens = 0.0
+        self._refilled = 0.0
         #: Light mode (floods): message texts are dropped on arrival, only their size kept.
         self.light = False
         #: With ``keep_raw``, every frame received, whole (for byte-level checks).
@@ -191,7 +198,22 @@ class MockClient:
     # -- sending ------------------------------------------------------------------------
 
     def send_frame(self, event: Event) -> None:
+        if isinstance(event, Send | Direct):
+            self._take_token()
         self._send(encode(event), event)
+
+    def _take_token(self) -> None:
+        """Wait, if need be, until the mirrored bucket holds a token (never waits at rate 0)."""
+        w = self.welcome
+        if w is None or w.rate == 0 or not self.obey_flood_limit:
+            return
+        now = time.monotonic()
+        self._tokens = min(float(w.burst), self._tokens + (now - self._refilled) * w.rate)
+        self._refilled = now
+        if self._tokens < 1.0:
+            threading.Event().wait((1.0 - self._tokens) / w.rate)  # the refill the spec grants
+            self._tokens, self._refilled = 1.0, time.monotonic()
+        self._tokens -= 1.0
 
     def send_raw(self, data: bytes, label: str = "raw bytes") -> None:
         self._send(data, label)
@@ -263,6 +285,7 @@ class MockClient:
             self.unknown.append(event.frame_type)
         if isinstance(event, Welcome):
             self._limit = event.max_frame
+            self._tokens, self._refilled = float(event.burst), time.monotonic()
         if isinstance(event, Ping) and self.auto_pong:
             with contextlib.suppress(SendFailed):
                 self.send_frame(Pong(event.token))

@@ -33,6 +33,12 @@ def _params(cw: Case, c: MockClient) -> tuple[Welcome, float]:
             f"slow_timeout_ms={w.slow_timeout_ms} is too long to test; run the server with a"
             " shorter one (reference: --slow-timeout 1) or raise --timeout-scale",
         )
+    if w.rate and w.rate * w.max_text * w.slow_timeout_ms / 1000 < w.out_limit + KERNEL_SLACK:
+        skip(
+            SkipReason.NOT_APPLICABLE,
+            f"the flood limit ({w.rate}/s of at most {w.max_text} bytes) cannot congest a"
+            " member within slow_timeout_ms; run the server without a flood limit",
+        )
     return w, w.slow_timeout_ms / 1000
 
 
