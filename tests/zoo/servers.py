@@ -325,8 +325,15 @@ ZOO: list[Specimen] = [
         _with(NoBackpressureSession),
         frozenset({"SLOW-3", "SLOW-4"}),
         ("SLOW-3", "SLOW-4"),
+        config={"slow_timeout": 2.5},  # more flood before the cut: a margin on busy machines
     ),
-    Specimen("cuts-healthy-readers", _impatient, frozenset({"SLOW-7"}), ("SLOW-7",)),
+    Specimen(
+        "cuts-healthy-readers",
+        _impatient,
+        frozenset({"SLOW-7"}),
+        ("SLOW-7",),
+        config={"slow_timeout": 2.5},  # longer pauses of the reader: surely congested
+    ),
     Specimen(
         "skips-sequence-numbers",
         _with(hub=GappyHub),
