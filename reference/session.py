@@ -15,15 +15,13 @@ import socket
 import time
 from collections.abc import Container
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from spec.codec import decode_body, encode, error_frame_for
 from spec.connection import RECEIVABLE, Role, State
 from spec.constants import (
     DEFAULT_MAX_FRAME,
     KNOWN_CAPABILITIES,
-    MAGIC,
-    PROTOCOL_VERSION,
     Capability,
     ErrorCode,
     FrameType,
@@ -35,7 +33,6 @@ from spec.events import (
     Bye,
     Direct,
     Error,
-    Hello,
     Join,
     Leave,
     ListRooms,
@@ -47,6 +44,7 @@ from spec.events import (
 )
 from spec.names import fold, is_valid_nick, is_valid_room
 
+from . import frames
 from .outbox import Outbox
 
 if TYPE_CHECKING:
@@ -80,7 +78,35 @@ def fatal(code: ErrorCode, text: str, in_reply_to: int = 0) -> Ending:
 
 
 class Session:
-    """A hub member backed by a socket and a handler thread."""
+    """A hub member backed by a socket and a handler thread.
+
+    Slotted: one per client, and each client should cost the server little memory (a
+    subclass without ``__slots__`` simply gets a ``__dict__`` back)."""
+
+    __slots__ = (
+        "config",
+        "echo",
+        "hold_room",
+        "hold_target",
+        "hub",
+        "last_frame",
+        "nick",
+        "outbox",
+        "peer",
+        "pinged",
+        "quiet",
+        "refilled",
+        "server",
+        "sock",
+        "splitter",
+        "started",
+        "state",
+        "tokens",
+        "wake_fd",
+    )
+
+    #: ERROR frames for non-fatal refusals, by (code, in_reply_to): built once, shared.
+    _errors: ClassVar[dict[tuple[int, int], bytes]] = {}
 
     def __init__(self, server: Server, sock: socket.socket, peer: str) -> None:
         self.server = server
@@ -94,7 +120,6 @@ class Session:
         self.state = State.AWAITING_HELLO
         self.outbox = Outbox(sock, server.flusher, self.config.out_limit, owner=self)
         server.flusher.register(self.outbox)
-        self.push = self.outbox.push  # type: ignore[method-assign]  # hot path
         self.splitter = FrameSplitter(DEFAULT_MAX_FRAME)  # §3.2: until WELCOME
         self.wake_fd = server.next_wake_fd()  # readable once the server shuts down
         self.started = time.monotonic()
@@ -102,7 +127,6 @@ class Session:
         self.pinged = False
         self.tokens = float(self.config.effective_burst)
         self.refilled = self.started
-        self._errors: dict[tuple[int, int], bytes] = {}
         #: §12.3: the members of the room of the last accepted SEND, and the addressee of the
         #: last accepted DIRECT if it was congested then.
         self.hold_room: Container[object] | None = None
@@ -375,19 +399,10 @@ class Session:
             self.push(self.error_frame(code, ftype))
 
     def on_hello(self, body: bytes) -> Ending | None:
-        # Fields in order (§14): a good magic with a bad version is UNSUPPORTED_VERSION even
-        # if a later field would not decode.
-        if len(body) > len(MAGIC) and body.startswith(MAGIC) and body[4] != PROTOCOL_VERSION:
-            return fatal(
-                ErrorCode.UNSUPPORTED_VERSION,
-                f"version {body[4]} not supported; this server speaks {PROTOCOL_VERSION}",
-                FrameType.HELLO,
-            )
-        try:
-            hello = decode_body(FrameType.HELLO, body)
+        try:  # magic, then version before the rest (§4.1 HS-2), then the other fields
+            hello = frames.decode_hello(body)  # shallow: see frames.welcome
         except ProtocolError as exc:
             return self.protocol_error(exc, FrameType.HELLO)
-        assert isinstance(hello, Hello)
         if not is_valid_nick(hello.nick):
             self.push(self.error_frame(ErrorCode.NICK_INVALID, FrameType.HELLO))
             return None
@@ -395,7 +410,7 @@ class Session:
         self.nick = hello.nick
         self.quiet = bool(caps & Capability.QUIET)
         self.echo = bool(caps & Capability.ECHO)
-        if not self.hub.register(self, encode(self.welcome(caps))):
+        if not self.hub.register(self, frames.welcome(self.welcome(caps))):
             self.nick, self.quiet, self.echo = "", False, False
             self.push(self.error_frame(ErrorCode.NICK_IN_USE, FrameType.HELLO))
             return None
@@ -462,8 +477,9 @@ class Session:
         if self.server.closing and graceful:  # the flusher drains and closes (see Server)
             deadline = self.server.deadline(self.config.drain_time)
             self.server.flusher.linger(self.sock, deadline, self.outbox)
-        else:
-            self.close(graceful)
+            log.debug("disconnect %r: %s", self, ending.reason.name)  # the server sums up
+            return
+        self.close(graceful)
         log.info("disconnect %r: %s %s", self, ending.reason.name, ending.detail)
 
     def close(self, graceful: bool) -> None:
