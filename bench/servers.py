@@ -14,8 +14,8 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import time
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -37,6 +37,31 @@ class ServerError(RuntimeError):
     """A server could not be started or reached; the message says why, in one line."""
 
 
+class OutputReader:
+    """Drains a server's stdout+stderr on a thread (so the pipe never fills and blocks it),
+    keeping the last lines and noticing the ready line."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.lines: deque[str] = deque(maxlen=50)
+        self.ready: tuple[str, int] | None = None
+        self.event = threading.Event()
+        self.thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        for raw in stream:
+            line = raw.decode(errors="replace").rstrip()
+            self.lines.append(line)
+            match = _READY.match(line)
+            if match and self.ready is None:
+                self.ready = (match.group(1).strip("[]"), int(match.group(2)))
+                self.event.set()
+        self.event.set()  # end of output: the process is gone
+
+    def tail(self, count: int = 5) -> str:
+        return " | ".join(list(self.lines)[-count:])
+
+
 @dataclass
 class Server:
     name: str
@@ -45,7 +70,7 @@ class Server:
     port: int
     pid: int | None
     process: subprocess.Popen[bytes] | None = None
-    log: IO[bytes] | None = field(default=None, repr=False)
+    output: OutputReader | None = field(default=None, repr=False)
 
     def sample(self) -> procstat.ProcSample | None:
         return procstat.sample(self.pid) if self.pid else None
@@ -54,28 +79,22 @@ class Server:
         return self.process is None or self.process.poll() is None
 
     def log_tail(self, lines: int = 5) -> str:
-        if self.log is None:
-            return ""
-        self.log.flush()
-        self.log.seek(0)
-        text = self.log.read().decode(errors="replace").strip().splitlines()
-        return " | ".join(text[-lines:])
+        return self.output.tail(lines) if self.output is not None else ""
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL if it will not go; the exit code (None if not ours)."""
-        code = None
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.send_signal(signal.SIGTERM)
-                try:
-                    self.process.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait(5)
-            code = self.process.returncode
-        if self.log is not None:
-            self.log.close()
-        return code
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.output is not None:
+            self.output.thread.join(5)
+        return self.process.returncode
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -108,27 +127,25 @@ def attach(text: str, pid: int | None) -> Server:
 def start(name: str, args: list[str] | None = None, timeout: float = 60.0) -> Server:
     """Start server ``name`` (see :data:`KINDS`) on a free loopback port and wait for it."""
     module, dialect = KINDS[name]
-    # The log lives as long as the Server that owns it (closed in ``stop``).
-    log = tempfile.TemporaryFile()  # noqa: SIM115
     command = [sys.executable, "-m", module, "--port", "0", *(args or [])]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
-        command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        command,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
     )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        log.seek(0)
-        match = _READY.search(log.read().decode(errors="replace"))
-        if match:
-            log.seek(0, os.SEEK_END)
-            host = match.group(1).strip("[]")
-            return Server(name, dialect, host, int(match.group(2)), process.pid, process, log)
-        if process.poll() is not None:
-            server = Server(name, dialect, "", 0, None, process, log)
-            tail = server.log_tail()
-            server.stop()
-            raise ServerError(f"{name} server exited with {process.returncode}: {tail}")
-        time.sleep(0.02)
-    server = Server(name, dialect, "", 0, process.pid, process, log)
+    assert process.stdout is not None
+    output = OutputReader(process.stdout)
+    output.event.wait(timeout)
+    server = Server(name, dialect, "", 0, process.pid, process, output)
+    if output.ready is not None:
+        server.host, server.port = output.ready
+        return server
+    if process.poll() is not None or output.event.is_set():
+        server.stop()
+        raise ServerError(f"{name} server exited with {process.returncode}: {output.tail()}")
     server.stop()
     raise ServerError(f"{name} server printed no 'listening on' line within {timeout:.0f} s")
