@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import select
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from spec.constants import ErrorCode, FrameType, LeaveReason
-from spec.events import Ack, Deliver, Direct, Error, Left, Ping, Send
+from spec.events import Ack, Deliver, Direct, Error, Hello, Left, Ping, Send, Welcome
 from tests.rawclient import Closed, Incoming, RawClient, clients, running_server, session_threads
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
@@ -165,14 +166,21 @@ def test_shutdown_notifies_every_client_and_joins_every_thread() -> None:
         server.shutdown()  # idempotent
 
 
-def _start_cli(*args: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
+def _start_cli(
+    *args: str, fd_limit: int = 0, stderr: int | None = subprocess.DEVNULL
+) -> tuple[subprocess.Popen[str], tuple[str, int]]:
+    def limit_fds() -> None:
+        if fd_limit:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "reference.server", "--port", "0", *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
+        preexec_fn=limit_fds,
     )
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 15)
@@ -195,6 +203,38 @@ def test_cli_exits_cleanly_on_signal_after_notifying_clients(signum: int) -> Non
         client.close()
         assert proc.wait(timeout=max(0.1, sent + 2 - time.monotonic())) == 0
         assert proc.stdout is not None and proc.stdout.read() == ""  # exactly one line
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_cli_survives_running_out_of_descriptors() -> None:
+    """EMFILE at accept(): log, back off, go on; the waiting clients get in once fds free."""
+    proc, address = _start_cli("--log-level", "WARNING", fd_limit=120, stderr=subprocess.PIPE)
+    try:
+        crowd = [RawClient(address) for _ in range(90)]  # more than the server can hold
+        for i, client in enumerate(crowd):
+            client.send(Hello(f"c{i}"))
+        assert crowd[0].expect(Welcome).nick == "c0"
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 15
+        while True:  # the server's log says it ran out; the rest wait in the backlog
+            ready, _, _ = select.select([proc.stderr], [], [], deadline - time.monotonic())
+            assert ready, "the server never ran out of descriptors"
+            if "Too many open files" in proc.stderr.readline():
+                break
+        for client in crowd[:60]:
+            client.close()
+        welcomed = sum(isinstance(c.recv_event(timeout=10), Welcome) for c in crowd[-10:])
+        assert welcomed == 10  # accepted after the server backed off and fds came free
+        for client in crowd[60:]:
+            client.close()
+        late = RawClient(address)
+        assert late.hello("late").nick == "late"
+        late.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
     finally:
         if proc.poll() is None:
             proc.kill()

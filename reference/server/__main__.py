@@ -46,11 +46,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _raise_fd_limit() -> None:
-    """Each client is a descriptor: allow as many as the hard limit does."""
+def _raise_fd_limit(max_clients: int) -> None:
+    """Each client is a descriptor: allow as many as the hard limit does, and say so if that
+    is fewer than max-clients (the accept loop then backs off and clients wait in the
+    backlog instead of getting SERVER_FULL)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < max_clients + 100:
+        logging.getLogger("reference.server").warning(
+            "descriptor limit %d leaves room for about %d clients, fewer than --max-clients %d",
+            hard,
+            max(0, hard - 100),
+            max_clients,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
-    _raise_fd_limit()
+    _raise_fd_limit(config.max_clients)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
