@@ -253,3 +253,16 @@ def test_proc_figures_for_this_process_and_its_listening_port() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         assert procstat.listener_pid(listener.getsockname()[1]) == os.getpid()
+
+
+def test_plot_draws_every_panel(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    results = [
+        Result("fanout", "flood", {"N": n}, s, {"deliveries_per_s": 1000.0 * n})
+        for n in (1, 4)
+        for s in ("reference", "naive")
+    ]
+    results.append(Result("connections", "idle", {"clients": 10}, "raw", {"kib_per_client": 1.5}))
+    out = tmp_path / "curves.png"
+    plot.draw(out, results, "test")
+    assert out.read_bytes().startswith(b"\x89PNG")
