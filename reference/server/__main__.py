@@ -25,10 +25,15 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     d = ServerConfig()
-    p = _Parser(prog="python -m reference.server", description="The reference chatwire/1 server.")
+    p = _Parser(
+        prog="python -m reference.server",
+        description="The reference chatwire/1 server. Prints 'listening on HOST:PORT' when "
+        "ready; stops on SIGINT or SIGTERM after sending every client SERVER_SHUTDOWN.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     add = p.add_argument
-    add("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    add("--port", type=int, default=5000, help="TCP port; 0 picks a free one (default 5000)")
+    add("--host", default="127.0.0.1", help="address to listen on")
+    add("--port", type=int, default=5000, help="TCP port; 0 picks a free one")
     add("--max-clients", type=int, default=d.max_clients, help="connections held at once")
     add("--max-frame", type=int, default=d.max_frame, help="largest frame, bytes")
     add("--max-text", type=int, default=d.max_text, help="longest message text, bytes")
@@ -54,7 +59,7 @@ def _raise_fd_limit(max_clients: int) -> None:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if hard < max_clients + 100:
-        logging.getLogger("reference.server").warning(
+        logging.getLogger("reference.server").info(
             "descriptor limit %d leaves room for about %d clients, fewer than --max-clients %d",
             hard,
             max(0, hard - 100),
