@@ -47,14 +47,22 @@ def sample(pid: int) -> ProcSample | None:
     return ProcSample((utime + stime) / _CLOCK_TICKS, rss, threads)
 
 
-def listener_pid(port: int) -> int | None:
-    """The pid of the process listening on TCP ``port`` on this machine, if it can be found.
+_LISTEN = "0A"
 
-    Used when the bench is pointed at a server it did not start, so CPU and memory can
-    still be read. Finds the listening socket's inode in /proc/net/tcp{,6}, then the
-    process holding a descriptor to it.
-    """
-    inodes: set[str] = set()
+
+@dataclass(frozen=True)
+class TcpSocket:
+    """One row of /proc/net/tcp{,6}: ports, the kernel's hex state code, the socket inode."""
+
+    local_port: int
+    remote_port: int
+    state: str
+    inode: str
+
+
+def tcp_sockets() -> list[TcpSocket]:
+    """Every TCP socket of this machine's network namespace, IPv4 and IPv6."""
+    rows: list[TcpSocket] = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -62,9 +70,19 @@ def listener_pid(port: int) -> int | None:
             continue
         for line in lines:
             cols = line.split()
-            # cols[1] is local address:port in hex, cols[3] the state (0A = LISTEN).
-            if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(cols[9])
+            local, remote = (int(c.rsplit(":", 1)[1], 16) for c in (cols[1], cols[2]))
+            rows.append(TcpSocket(local, remote, cols[3], cols[9]))
+    return rows
+
+
+def listener_pid(port: int) -> int | None:
+    """The pid of the process listening on TCP ``port`` on this machine, if it can be found.
+
+    Used when the bench is pointed at a server it did not start, so CPU and memory can
+    still be read. Finds the listening socket's inode in /proc/net/tcp{,6}, then the
+    process holding a descriptor to it.
+    """
+    inodes = {row.inode for row in tcp_sockets() if row.state == _LISTEN and row.local_port == port}
     if not inodes:
         return None
     wanted = {f"socket:[{inode}]" for inode in inodes}

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import select
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .procstat import tcp_sockets
 
 if TYPE_CHECKING:
     from .worker import Client
@@ -25,17 +26,7 @@ _EVERY_NS = 10_000_000
 
 def server_side_states(server_port: int) -> dict[int, str]:
     """{client port: TCP state} of the server's sockets for connections from this machine."""
-    states: dict[int, str] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if int(cols[1].rsplit(":", 1)[1], 16) == server_port:
-                states[int(cols[2].rsplit(":", 1)[1], 16)] = cols[3]
-    return states
+    return {row.remote_port: row.state for row in tcp_sockets() if row.local_port == server_port}
 
 
 class StallWatch:

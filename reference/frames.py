@@ -1,10 +1,11 @@
-"""Hand-built encoders for the frames the server produces in bulk.
+"""Hand-built encoders for the frames the server produces in bulk, from pre-encoded parts.
 
 The construct path in :mod:`spec.codec` costs ~14 µs for a small frame and ~1 µs per roster
-name, which is too slow for fan-out and presence in big rooms. These build the same bytes with
-``struct`` from pre-encoded pieces (a member's nick as a ready ``str8``, a room's name as one),
-and ``tests/test_frames.py`` checks them byte for byte against ``spec.codec.encode``. Lists
-that could outgrow a frame (ROSTER, ROOMS) are split with ``more``=1 on all but the last (§3.2).
+name, which is too slow for fan-out and presence in big rooms. These build the same bytes from
+pre-encoded pieces (a member's nick as a ready ``str8``, a room's name as one) with the
+primitives of :mod:`spec.fastpath`, and ``tests/test_frames.py`` checks them byte for byte
+against ``spec.codec.encode``. Lists that could outgrow a frame (ROSTER, ROOMS) are split
+with ``more``=1 on all but the last (§3.3).
 """
 
 from __future__ import annotations
@@ -12,87 +13,17 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from spec.constants import MAGIC, PROTOCOL_VERSION, ErrorCode, FrameType
-from spec.errors import BadMagic, InvalidText, LocalProtocolError, MalformedFrame, ProtocolError
-from spec.events import Hello, Welcome
+from spec.constants import FrameType
+from spec.fastpath import frame, str8, str16
 
 _HEADER = struct.Struct(">IB")
-_U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _SEQ_MORE_COUNT = struct.Struct(">QBH")
 _MORE_COUNT = struct.Struct(">BH")
-_WELCOME_FIXED = struct.Struct(">BIIHHIIIHH")
-_CAPS = struct.Struct(">I")
 
 #: The most entries one PrefixedArray(Int16ub, ...) can hold.
 _MAX_ENTRIES = 0xFFFF
-
-
-def str8(text: str) -> bytes:
-    raw = text.encode("utf-8")
-    if len(raw) > 0xFF or "\x00" in text:
-        raise LocalProtocolError(f"not a str8: {text[:40]!r}")
-    return bytes((len(raw),)) + raw
-
-
-def str16(text: str) -> bytes:
-    raw = text.encode("utf-8")
-    if len(raw) > 0xFFFF or "\x00" in text:
-        raise LocalProtocolError(f"not a str16: {text[:40]!r}")
-    return _U16.pack(len(raw)) + raw
-
-
-def frame(ftype: FrameType, body: bytes) -> bytes:
-    return _HEADER.pack(len(body) + 1, ftype) + body
-
-
-def welcome(event: Welcome) -> bytes:
-    """WELCOME without construct: its deep call chain would leave every handler thread with
-    an extra page of Python frame stack resident, for good."""
-    fixed = _WELCOME_FIXED.pack(
-        event.version,
-        event.caps,
-        event.max_frame,
-        event.max_text,
-        event.max_rooms,
-        event.idle_timeout_ms,
-        event.out_limit,
-        event.slow_timeout_ms,
-        event.rate,
-        event.burst,
-    )
-    return frame(FrameType.WELCOME, fixed + str8(event.nick) + str8(event.room))
-
-
-def decode_hello(body: bytes) -> Hello:
-    """HELLO without construct (see ``welcome``), failing exactly as the normative decoder
-    does: magic, then version (before the rest, §4.1), then caps, nick, nothing after."""
-    if len(body) < len(MAGIC):
-        raise MalformedFrame("HELLO: magic cut short")
-    if body[: len(MAGIC)] != MAGIC:
-        raise BadMagic("HELLO: bad magic")
-    if len(body) == len(MAGIC):
-        raise MalformedFrame("HELLO: version missing")
-    if body[4] != PROTOCOL_VERSION:
-        raise ProtocolError(
-            f"HELLO: version {body[4]} is not supported; chatwire/{PROTOCOL_VERSION} only",
-            ErrorCode.UNSUPPORTED_VERSION,
-        )
-    if len(body) < 10:
-        raise MalformedFrame("HELLO: caps or nick length missing")
-    end = 10 + body[9]
-    if end > len(body):
-        raise MalformedFrame("HELLO: nick overruns its frame")
-    try:
-        nick = body[10:end].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidText(f"HELLO: invalid UTF-8 at byte {exc.start}") from None
-    if "\x00" in nick:
-        raise InvalidText("HELLO: U+0000 in text")
-    if end != len(body):
-        raise MalformedFrame(f"HELLO: {len(body) - end} trailing bytes in frame")
-    return Hello(nick, _CAPS.unpack_from(body, 5)[0], body[4])
 
 
 def deliver(room8: bytes, seq: int, sender8: bytes, text16: bytes) -> bytes:
@@ -158,3 +89,18 @@ def _split(items: Sequence[bytes], room_for_items: int) -> list[Sequence[bytes]]
         used += len(item)
     chunks.append(items[start:])
     return chunks
+
+
+__all__ = [
+    "ack",
+    "deliver",
+    "frame",
+    "joined",
+    "left",
+    "room_entry",
+    "rooms",
+    "roster",
+    "str8",
+    "str16",
+    "whisper",
+]

@@ -14,6 +14,7 @@ from collections.abc import Container
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from spec import fastpath
 from spec.codec import decode_body, encode, error_frame_for
 from spec.connection import RECEIVABLE, Role, State
 from spec.constants import KNOWN_CAPABILITIES, Capability, ErrorCode, FrameType, LeaveReason
@@ -34,7 +35,6 @@ from spec.events import (
 )
 from spec.names import fold, is_valid_nick, is_valid_room
 
-from . import frames
 from .hub import Hub
 from .outbox import Outbox
 
@@ -303,7 +303,7 @@ class FrameHandling:
 
     def on_hello(self, body: bytes) -> Ending | None:
         try:  # magic, then version before the rest (§4.1 HS-2), then the other fields
-            hello = frames.decode_hello(body)  # shallow: see frames.welcome
+            hello = fastpath.decode_hello(body)
         except ProtocolError as exc:
             return self.protocol_error(exc, FrameType.HELLO)
         if not is_valid_nick(hello.nick):
@@ -313,7 +313,7 @@ class FrameHandling:
         self.nick = hello.nick
         self.quiet = bool(caps & Capability.QUIET)
         self.echo = bool(caps & Capability.ECHO)
-        if not self.hub.register(self, frames.welcome(self.welcome(caps))):
+        if not self.hub.register(self, fastpath.encode_welcome(self.welcome(caps))):
             self.nick, self.quiet, self.echo = "", False, False
             self.push(self.error_frame(ErrorCode.NICK_IN_USE, FrameType.HELLO))
             return None

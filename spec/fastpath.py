@@ -1,4 +1,6 @@
-"""Hand-written ``struct`` codecs for the frames on the hot path: SEND, DELIVER, ACK, PING, PONG.
+"""Hand-written ``struct`` codecs for the hot frames: SEND, DELIVER, ACK, PING, PONG, and the
+handshake pair HELLO/WELCOME (every connection decodes one and encodes the other; construct's
+deep call chain there would leave each server thread with an extra resident stack page).
 
 construct costs tens of microseconds a frame; these cost about one. They are only allowed
 because ``tests/test_fastpath.py`` proves, with hypothesis, that they agree with the construct
@@ -11,13 +13,15 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-from .constants import FrameType
-from .errors import InvalidText, LocalProtocolError, MalformedFrame
-from .events import Ack, Deliver, Ping, Pong, Send
+from .constants import MAGIC, PROTOCOL_VERSION, ErrorCode, FrameType
+from .errors import BadMagic, InvalidText, LocalProtocolError, MalformedFrame, ProtocolError
+from .events import Ack, Deliver, Hello, Ping, Pong, Send, Welcome
 
 _HEADER = struct.Struct(">IB")
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_WELCOME_FIXED = struct.Struct(">BIIHHIIIHH")
 
 
 def _text(raw: bytes) -> str:
@@ -30,7 +34,7 @@ def _text(raw: bytes) -> str:
     return text
 
 
-def _str8(body: bytes, offset: int) -> tuple[str, int]:
+def _read_str8(body: bytes, offset: int) -> tuple[str, int]:
     if offset >= len(body):
         raise MalformedFrame("string length missing")
     end = offset + 1 + body[offset]
@@ -39,7 +43,7 @@ def _str8(body: bytes, offset: int) -> tuple[str, int]:
     return _text(body[offset + 1 : end]), end
 
 
-def _str16(body: bytes, offset: int) -> tuple[str, int]:
+def _read_str16(body: bytes, offset: int) -> tuple[str, int]:
     if offset + 2 > len(body):
         raise MalformedFrame("string length missing")
     end = offset + 2 + _U16.unpack_from(body, offset)[0]
@@ -48,7 +52,7 @@ def _str16(body: bytes, offset: int) -> tuple[str, int]:
     return _text(body[offset + 2 : end]), end
 
 
-def _u64(body: bytes, offset: int) -> tuple[int, int]:
+def _read_u64(body: bytes, offset: int) -> tuple[int, int]:
     if offset + 8 > len(body):
         raise MalformedFrame("integer overruns its frame")
     return _U64.unpack_from(body, offset)[0], offset + 8
@@ -60,48 +64,68 @@ def _done(body: bytes, offset: int) -> None:
 
 
 def decode_send(body: bytes) -> Send:
-    room, off = _str8(body, 0)
-    text, off = _str16(body, off)
+    room, off = _read_str8(body, 0)
+    text, off = _read_str16(body, off)
     _done(body, off)
     return Send(room, text)
 
 
 def decode_deliver(body: bytes) -> Deliver:
-    room, off = _str8(body, 0)
-    seq, off = _u64(body, off)
-    sender, off = _str8(body, off)
-    text, off = _str16(body, off)
+    room, off = _read_str8(body, 0)
+    seq, off = _read_u64(body, off)
+    sender, off = _read_str8(body, off)
+    text, off = _read_str16(body, off)
     _done(body, off)
     return Deliver(room, seq, sender, text)
 
 
 def decode_ack(body: bytes) -> Ack:
-    room, off = _str8(body, 0)
-    seq, off = _u64(body, off)
+    room, off = _read_str8(body, 0)
+    seq, off = _read_u64(body, off)
     _done(body, off)
     return Ack(room, seq)
 
 
+def decode_hello(body: bytes) -> Hello:
+    """Magic, then version before the rest of the body (§4.1, HS-2), then caps, nick."""
+    if len(body) < len(MAGIC):
+        raise MalformedFrame("magic cut short")
+    if body[: len(MAGIC)] != MAGIC:
+        raise BadMagic("bad magic")
+    if len(body) == len(MAGIC):
+        raise MalformedFrame("version missing")
+    if body[4] != PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"version {body[4]} is not supported; chatwire/{PROTOCOL_VERSION} only",
+            ErrorCode.UNSUPPORTED_VERSION,
+        )
+    if len(body) < 9:
+        raise MalformedFrame("caps cut short")
+    nick, off = _read_str8(body, 9)
+    _done(body, off)
+    return Hello(nick, _U32.unpack_from(body, 5)[0], body[4])
+
+
 def decode_ping(body: bytes) -> Ping:
-    token, off = _u64(body, 0)
+    token, off = _read_u64(body, 0)
     _done(body, off)
     return Ping(token)
 
 
 def decode_pong(body: bytes) -> Pong:
-    token, off = _u64(body, 0)
+    token, off = _read_u64(body, 0)
     _done(body, off)
     return Pong(token)
 
 
-def _enc8(text: str) -> bytes:
+def str8(text: str) -> bytes:
     raw = text.encode("utf-8")
     if len(raw) > 0xFF or "\x00" in text:
         raise LocalProtocolError(f"not a str8: {text[:40]!r}")
     return bytes((len(raw),)) + raw
 
 
-def _enc16(text: str) -> bytes:
+def str16(text: str) -> bytes:
     raw = text.encode("utf-8")
     if len(raw) > 0xFFFF or "\x00" in text:
         raise LocalProtocolError(f"not a str16: {text[:40]!r}")
@@ -114,32 +138,52 @@ def _u64_bytes(value: int) -> bytes:
     return _U64.pack(value)
 
 
-def _frame(ftype: FrameType, body: bytes) -> bytes:
+def frame(ftype: FrameType, body: bytes) -> bytes:
     return _HEADER.pack(len(body) + 1, ftype) + body
 
 
+def encode_welcome(event: Welcome) -> bytes:
+    try:
+        fixed = _WELCOME_FIXED.pack(
+            event.version,
+            event.caps,
+            event.max_frame,
+            event.max_text,
+            event.max_rooms,
+            event.idle_timeout_ms,
+            event.out_limit,
+            event.slow_timeout_ms,
+            event.rate,
+            event.burst,
+        )
+    except struct.error as exc:
+        raise LocalProtocolError(f"cannot encode {event!r}: {exc}") from None
+    return frame(FrameType.WELCOME, fixed + str8(event.nick) + str8(event.room))
+
+
 def encode_send(event: Send) -> bytes:
-    return _frame(FrameType.SEND, _enc8(event.room) + _enc16(event.text))
+    return frame(FrameType.SEND, str8(event.room) + str16(event.text))
 
 
 def encode_deliver(event: Deliver) -> bytes:
-    body = _enc8(event.room) + _u64_bytes(event.seq) + _enc8(event.sender) + _enc16(event.text)
-    return _frame(FrameType.DELIVER, body)
+    body = str8(event.room) + _u64_bytes(event.seq) + str8(event.sender) + str16(event.text)
+    return frame(FrameType.DELIVER, body)
 
 
 def encode_ack(event: Ack) -> bytes:
-    return _frame(FrameType.ACK, _enc8(event.room) + _u64_bytes(event.seq))
+    return frame(FrameType.ACK, str8(event.room) + _u64_bytes(event.seq))
 
 
 def encode_ping(event: Ping) -> bytes:
-    return _frame(FrameType.PING, _u64_bytes(event.token))
+    return frame(FrameType.PING, _u64_bytes(event.token))
 
 
 def encode_pong(event: Pong) -> bytes:
-    return _frame(FrameType.PONG, _u64_bytes(event.token))
+    return frame(FrameType.PONG, _u64_bytes(event.token))
 
 
 DECODERS: dict[FrameType, Callable[[bytes], object]] = {
+    FrameType.HELLO: decode_hello,
     FrameType.SEND: decode_send,
     FrameType.DELIVER: decode_deliver,
     FrameType.ACK: decode_ack,
@@ -148,6 +192,7 @@ DECODERS: dict[FrameType, Callable[[bytes], object]] = {
 }
 
 ENCODERS: dict[FrameType, Callable[..., bytes]] = {
+    FrameType.WELCOME: encode_welcome,
     FrameType.SEND: encode_send,
     FrameType.DELIVER: encode_deliver,
     FrameType.ACK: encode_ack,

@@ -18,19 +18,31 @@ from spec.codec import (
 )
 from spec.constants import FrameType
 from spec.errors import ProtocolError
-from spec.events import Deliver, Event, UnknownFrame
+from spec.events import Deliver, Event, Hello, UnknownFrame, Welcome
 from tests.frame_strategies import EVENTS
 
-FAST_TYPES = [FrameType.SEND, FrameType.DELIVER, FrameType.ACK, FrameType.PING, FrameType.PONG]
-TYPE_IDS = [t.name for t in FAST_TYPES]
-FAST_EVENTS = st.one_of(*(EVENTS[t] for t in FAST_TYPES))
+FAST_TYPES = [
+    FrameType.HELLO,
+    FrameType.WELCOME,
+    FrameType.SEND,
+    FrameType.DELIVER,
+    FrameType.ACK,
+    FrameType.PING,
+    FrameType.PONG,
+]
 
 Outcome = tuple[str, object]
 
 
+ENCODE_TYPES = [t for t in FAST_TYPES if t is not FrameType.HELLO]
+DECODE_TYPES = [t for t in FAST_TYPES if t is not FrameType.WELCOME]
+ENCODE_EVENTS = st.one_of(*(EVENTS[t] for t in ENCODE_TYPES))
+DECODE_EVENTS = st.one_of(*(EVENTS[t] for t in DECODE_TYPES))
+
+
 def test_the_fast_path_covers_exactly_the_hot_types() -> None:
-    assert set(fastpath.ENCODERS) == set(FAST_TYPES)
-    assert set(fastpath.DECODERS) == set(FAST_TYPES)
+    assert set(fastpath.ENCODERS) == set(ENCODE_TYPES)
+    assert set(fastpath.DECODERS) == set(DECODE_TYPES)
 
 
 def outcome(
@@ -56,7 +68,7 @@ def assert_agree(ftype: int, body: bytes) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(FAST_EVENTS)
+@given(ENCODE_EVENTS)
 def test_fast_encode_is_byte_identical(event: Event) -> None:
     expected = encode_with_construct(event)
     assert fastpath.ENCODERS[event.type](event) == expected
@@ -67,7 +79,7 @@ def test_fast_encode_is_byte_identical(event: Event) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(FAST_EVENTS)
+@given(DECODE_EVENTS)
 def test_fast_round_trip(event: Event) -> None:
     body = encode(event)[5:]
     assert fastpath.DECODERS[event.type](body) == event
@@ -78,7 +90,7 @@ def test_fast_round_trip(event: Event) -> None:
 # -- (c) parsing random and mutated bodies ----------------------------------------------------
 
 
-@pytest.mark.parametrize("ftype", FAST_TYPES, ids=TYPE_IDS)
+@pytest.mark.parametrize("ftype", DECODE_TYPES, ids=[t.name for t in DECODE_TYPES])
 @settings(max_examples=150, deadline=None)
 @given(body=st.binary(max_size=48))
 def test_random_bodies_get_the_same_verdict(ftype: FrameType, body: bytes) -> None:
@@ -87,6 +99,8 @@ def test_random_bodies_get_the_same_verdict(ftype: FrameType, body: bytes) -> No
 
 def length_prefixes(event: Event) -> list[tuple[int, int]]:
     """(offset, width) of each string length prefix in the body of ``event``."""
+    if event.type is FrameType.HELLO:
+        return [(9, 1)]  # magic, version, caps, then the nick's length
     fields = {
         FrameType.SEND: [("room", 1), ("text", 2)],
         FrameType.DELIVER: [("room", 1), ("seq", 0), ("sender", 1), ("text", 2)],
@@ -105,7 +119,7 @@ def length_prefixes(event: Event) -> list[tuple[int, int]]:
 
 @st.composite
 def mutated_body(draw: st.DrawFn) -> tuple[int, bytes]:
-    event = draw(FAST_EVENTS)
+    event = draw(DECODE_EVENTS)
     body = bytearray(encode(event)[5:])
     prefixes = length_prefixes(event)
     for _ in range(draw(st.integers(1, 3))):
@@ -167,3 +181,59 @@ def test_length_prefix_offsets_point_at_the_prefixes() -> None:
     body = encode(event)[5:]
     found = [(o, w, int.from_bytes(body[o : o + w], "big")) for o, w in length_prefixes(event)]
     assert found == [(0, 1, 2), (11, 1, 2), (14, 2, 3)]
+
+
+# -- the handshake pair, with bodies aimed at the magic/version checks -----------------------
+
+names = st.from_regex(r"[A-Za-z0-9_-]{1,32}", fullmatch=True)
+
+welcomes = st.builds(
+    Welcome,
+    nick=names,
+    caps=st.integers(0, 2**32 - 1),
+    max_frame=st.integers(0, 2**32 - 1),
+    max_text=st.integers(0, 2**16 - 1),
+    max_rooms=st.integers(0, 2**16 - 1),
+    idle_timeout_ms=st.integers(0, 2**32 - 1),
+    out_limit=st.integers(0, 2**32 - 1),
+    slow_timeout_ms=st.integers(0, 2**32 - 1),
+    rate=st.integers(0, 2**16 - 1),
+    burst=st.integers(0, 2**16 - 1),
+    room=names,
+)
+
+
+@given(welcomes)
+def test_welcome_matches_codec(event: Welcome) -> None:
+    assert fastpath.encode_welcome(event) == encode(event)
+
+
+def _hello_outcome(decode: Callable[[bytes], object], body: bytes) -> object:
+    try:
+        return decode(body)
+    except ProtocolError as exc:
+        return exc.code
+
+
+def _construct_hello(body: bytes) -> object:
+    return decode_body_with_construct(FrameType.HELLO, body)
+
+
+hello_bodies = st.one_of(
+    st.binary(max_size=48),
+    st.builds(lambda n, c: encode(Hello(n, c))[5:], names, st.integers(0, 2**32 - 1)),
+    st.builds(
+        lambda head, tail: b"CHAT" + head + tail,
+        st.binary(min_size=0, max_size=6),
+        st.binary(max_size=40),
+    ),
+)
+
+
+@settings(max_examples=500)
+@given(hello_bodies, st.integers(0, 60), st.integers(0, 255))
+def test_hello_decoder_agrees_with_construct(body: bytes, where: int, value: int) -> None:
+    for candidate in (body, body[:where] + bytes([value]) + body[where + 1 :], body[:where]):
+        assert _hello_outcome(fastpath.decode_hello, candidate) == _hello_outcome(
+            _construct_hello, candidate
+        )

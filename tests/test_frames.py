@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from reference import frames
-from spec.codec import decode_body_with_construct, decode_frame, encode
-from spec.constants import MIN_MAX_FRAME, FrameType, LeaveReason
+from spec.codec import decode_frame, encode
+from spec.constants import MIN_MAX_FRAME, LeaveReason
 from spec.decoder import FrameDecoder
-from spec.errors import ProtocolError
 from spec.events import (
     Ack,
     Deliver,
-    Hello,
     Joined,
     Left,
     RoomEntry,
     Rooms,
     Roster,
-    Welcome,
     Whisper,
 )
 
@@ -89,53 +84,3 @@ def test_rooms_listing_splits_and_matches_codec() -> None:
     assert len(parts) > 1
     got = [(e.name, e.members) for p in parts if isinstance(p, Rooms) for e in p.rooms]
     assert got == entries
-
-
-welcomes = st.builds(
-    Welcome,
-    nick=names,
-    caps=st.integers(0, 2**32 - 1),
-    max_frame=st.integers(0, 2**32 - 1),
-    max_text=st.integers(0, 2**16 - 1),
-    max_rooms=st.integers(0, 2**16 - 1),
-    idle_timeout_ms=st.integers(0, 2**32 - 1),
-    out_limit=st.integers(0, 2**32 - 1),
-    slow_timeout_ms=st.integers(0, 2**32 - 1),
-    rate=st.integers(0, 2**16 - 1),
-    burst=st.integers(0, 2**16 - 1),
-    room=names,
-)
-
-
-@given(welcomes)
-def test_welcome_matches_codec(event: Welcome) -> None:
-    assert frames.welcome(event) == encode(event)
-
-
-def _outcome(decode: Callable[[bytes], object], body: bytes) -> object:
-    try:
-        return decode(body)
-    except ProtocolError as exc:
-        return exc.code
-
-
-def _construct_hello(body: bytes) -> object:
-    return decode_body_with_construct(FrameType.HELLO, body)
-
-
-hello_bodies = st.one_of(
-    st.binary(max_size=48),
-    st.builds(lambda n, c: encode(Hello(n, c))[5:], names, st.integers(0, 2**32 - 1)),
-    st.builds(
-        lambda head, tail: b"CHAT" + head + tail,
-        st.binary(min_size=0, max_size=6),
-        st.binary(max_size=40),
-    ),
-)
-
-
-@settings(max_examples=500)
-@given(hello_bodies, st.integers(0, 60), st.integers(0, 255))
-def test_hello_decoder_agrees_with_construct(body: bytes, where: int, value: int) -> None:
-    for candidate in (body, body[:where] + bytes([value]) + body[where + 1 :], body[:where]):
-        assert _outcome(frames.decode_hello, candidate) == _outcome(_construct_hello, candidate)
