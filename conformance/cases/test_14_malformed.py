@@ -1,5 +1,5 @@
 """§14 Malformed input: every rule of the table, generated from the schema (conformance/
-malformed.py), each checked for its error code, its fatality, ``in_reply_to`` and what follows.
+malformed/), each checked for its error code, its fatality, ``in_reply_to`` and what follows.
 
 Fatal rows: "send ERROR with the code of the row, then close as in §11.3" — the case reads the
 ERROR, then expects nothing but the close. Non-fatal rows: the ERROR, and the session goes on.
