@@ -9,7 +9,19 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from . import codecbench, connections, fanout, overload, plot, procstat, report, slow, throughput
+from . import (
+    burst,
+    codecbench,
+    connections,
+    fanout,
+    overload,
+    plot,
+    procstat,
+    report,
+    shutdown,
+    slow,
+    throughput,
+)
 from .context import Context, Progress, Target
 from .harness import Pool, WorkerError
 from .presets import PRESETS
@@ -21,6 +33,8 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "connections": connections.run,
     "slow-consumer": slow.run,
     "overload": overload.run,
+    "burst": burst.run,
+    "shutdown": shutdown.run,
     "codec": codecbench.run,
 }
 #: Arguments the bench gives the reference server it starts: no flood limit (a bench floods).

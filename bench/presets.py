@@ -20,6 +20,13 @@ class Preset:
     throughput_deliveries: int
     throughput_messages: tuple[int, int]
     connection_levels: tuple[int, ...]
+    #: Clients that connect at one shared instant (burst), and how long they may take.
+    burst_sizes: tuple[int, ...]
+    burst_timeout_s: float
+    #: Idle clients registered before the server is sent SIGTERM (shutdown), and how long
+    #: the bench waits for it to exit before killing it.
+    shutdown_sizes: tuple[int, ...]
+    shutdown_wait_s: float
     slow_members: int
     slow_messages: int
     #: Text bytes in the slow-consumer run: big enough that the stalled member's buffers
@@ -47,7 +54,14 @@ class Preset:
     def with_sizes(self, sizes: tuple[int, ...] | None) -> Preset:
         if not sizes:
             return self
-        return replace(self, fanout_sizes=sizes, throughput_sizes=sizes, connection_levels=sizes)
+        return replace(
+            self,
+            fanout_sizes=sizes,
+            throughput_sizes=sizes,
+            connection_levels=sizes,
+            burst_sizes=sizes,
+            shutdown_sizes=sizes,
+        )
 
 
 STANDARD = Preset(
@@ -62,6 +76,10 @@ STANDARD = Preset(
     throughput_deliveries=1_000_000,
     throughput_messages=(100, 20_000),
     connection_levels=(1000, 5000, 10_000, 15_000),
+    burst_sizes=(2000,),
+    burst_timeout_s=15.0,
+    shutdown_sizes=(2000, 15_000),
+    shutdown_wait_s=10.0,
     slow_members=16,
     slow_messages=10_000,
     slow_payload=1000,
@@ -87,6 +105,10 @@ SMOKE = Preset(
     throughput_deliveries=300,
     throughput_messages=(20, 100),
     connection_levels=(10, 20),
+    burst_sizes=(20,),
+    burst_timeout_s=10.0,
+    shutdown_sizes=(10,),
+    shutdown_wait_s=10.0,
     slow_members=2,
     slow_messages=3_000,
     slow_payload=1000,

@@ -79,6 +79,29 @@ COLUMNS: dict[str, list[tuple[str, str, Fmt, bool]]] = {
         ("p99 ms", "lat_p99_ms", _num(0), True),
         ("cpu µs/deliv", "cpu_us_per_delivery", _num(2), True),
     ],
+    "burst": [
+        ("registered", "registered", _num(0), False),
+        ("last WELCOME s", "last_welcome_s", _num(3), True),
+        ("p50 ms", "welcome_p50_ms", _num(1), True),
+        ("p99 ms", "welcome_p99_ms", _num(1), True),
+        ("all in 2 s", "within_target", _yes, False),
+        ("refused", "refused", _num(0), False),
+        ("failed", "failed", _num(0), False),
+        ("cpu s", "server_cpu_s", _num(2), True),
+        ("start late ms", "start_late_ms", _num(1), False),
+        ("listen drops", "listen_drops", _num(0), False),
+    ],
+    "shutdown": [
+        ("registered", "registered", _num(0), False),
+        ("exit s", "exit_s", _num(3), True),
+        ("exit code", "exit_code", str, False),
+        ("notified", "notified", _num(0), False),
+        ("closed", "closed", _num(0), False),
+        ("median close s", "median_close_s", _num(3), True),
+        ("last close s", "last_close_s", _num(3), True),
+        ("exit 0, all told, in 2 s", "within_target", _yes, False),
+        ("cpu s", "shutdown_cpu_s", _num(2), True),
+    ],
     "codec": [
         ("bytes", "frame_bytes", _num(0), False),
         ("encode construct ns", "encode_construct_ns", _num(0), False),
@@ -96,6 +119,8 @@ TITLES = {
     "connections": "connections: idle registered clients (QUIET, default room)",
     "slow-consumer": "slow consumer: healthy members beside one that stops reading",
     "overload": "overload: senders flood a room faster than its members read",
+    "burst": "burst: N clients connect at one instant (HELLO with QUIET, default room)",
+    "shutdown": "shutdown: SIGTERM to a server holding N idle registered clients",
     "codec": "codec: cost per frame, construct definitions vs fast path",
 }
 

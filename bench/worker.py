@@ -16,6 +16,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
+from . import burstload
 from .dialects import MessageMaker, Stream, make_stream
 from .orders import RECEIVER, SENDING_ROLES, STALLER, ClientSpec, ConnectOrder, RunOrder
 from .procstat import raise_fd_limit
@@ -154,6 +155,8 @@ class Worker:
                     reply = self.run(payload)
                 elif kind == "reset":
                     reply = self.reset()
+                elif kind in burstload.ORDERS:
+                    reply = burstload.ORDERS[kind](self, payload)
                 elif kind == "quit":
                     self.reset()
                     self.pipe.send(("ok", None))

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bench import plot, procstat
+from bench import capacity, plot, procstat
 from bench.context import Result
 from bench.dialects import ChatwireStream, LineStream, MessageMaker, RawStream
 from bench.report import TITLES, ratios, tables
@@ -28,7 +28,16 @@ from spec.decoder import FrameSplitter
 from spec.events import Ack, Deliver, Join, Ping, Pong, Roster, Send, Welcome
 
 REPO = Path(__file__).resolve().parent.parent
-SCENARIOS = ["fanout", "throughput", "connections", "slow-consumer", "overload", "codec"]
+SCENARIOS = [
+    "fanout",
+    "throughput",
+    "connections",
+    "slow-consumer",
+    "overload",
+    "burst",
+    "shutdown",
+    "codec",
+]
 
 
 def bench(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -101,6 +110,26 @@ def _check(scenario: str, results: list[dict[str, Any]]) -> None:
             ), server
         # The naive server neither cuts nor drops: the stalled reader holds everyone up.
         assert by_server["naive"][1]["stalled_cut_after_s"] is None
+    elif scenario == "burst":
+        for server, figures in by_server.items():
+            for f in figures:
+                assert f["registered"] == f["clients"], (server, f)
+                assert f["refused"] == f["failed"] == 0 and not f["failures"], (server, f)
+                assert 0 < f["welcome_p50_ms"] <= f["welcome_p99_ms"] <= f["last_welcome_s"] * 1e3
+                # The barrier held: no worker connected before the shared instant.
+                assert f["start_late_ms"] >= 0 and f["server_cpu_s"] is not None
+    elif scenario == "shutdown":
+        for server, figures in by_server.items():
+            for f in figures:
+                # Each server exits 0 on SIGTERM and every connection is closed from its side.
+                assert f["exit_code"] == 0 and f["exit_s"] is not None, (server, f)
+                assert f["closed"] == f["registered"] > 0 and f["still_open"] == 0, (server, f)
+                assert f["closed_before_signal"] == 0, (server, f)
+                assert 0 <= f["first_close_s"] <= f["median_close_s"] <= f["last_close_s"]
+        # The reference tells every client; the baselines have no such notice to send.
+        assert all(f["notified"] == f["registered"] for f in by_server["reference"])
+        assert all(f["within_target"] in (True, False) for f in by_server["reference"])
+        assert all(f["notified"] == 0 for s in ("naive", "raw") for f in by_server[s])
     elif scenario == "codec":
         names = {json.dumps(r["params"]["frame"]) for r in results}
         assert names == {'"SEND"', '"DELIVER"', '"ACK"'}
@@ -139,6 +168,51 @@ def test_attached_server_by_address(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(10)
+
+
+@pytest.mark.network
+@pytest.mark.timeout(60)
+def test_burst_counts_refusals_and_shutdown_skips_a_server_it_did_not_start(
+    tmp_path: Path,
+) -> None:
+    """A server that holds 5 clients: a burst of 12 gets 5 in and 7 told SERVER_FULL; and
+    the bench will not SIGTERM a server it was only given the address of."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "reference.server", "--port", "0", "--max-clients", "5"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line.startswith("listening on "), line
+        address = line.split()[-1]
+        out = tmp_path / "b.json"
+        args = ("--smoke", "--sizes", "12", "--server", address, "--quiet")
+        done = bench("burst", *args, "--json", str(out), timeout=50)
+        assert done.returncode == 0, done.stderr
+        (result,) = json.loads(out.read_text())["results"]
+        f = result["figures"]
+        assert (f["registered"], f["refused"], f["failed"]) == (5, 7, 0), f
+        assert f["failures"] == {"ERROR SERVER_FULL: server full": 7}
+        assert f["status"].startswith("7 not registered") and not f["within_target"]
+        done = bench("shutdown", *args, "--json", str(out), timeout=50)
+        assert done.returncode == 0, done.stderr
+        (result,) = json.loads(out.read_text())["results"]
+        assert result["figures"]["status"].startswith("skipped: the bench did not start")
+        assert "skipped: the bench did not start" in done.stdout
+        assert server.poll() is None  # still running: nobody signalled it
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_capacity_names_the_limit_a_point_would_hit() -> None:
+    assert capacity.problem(10, 3) is None
+    too_many = capacity.problem(10**7, 3)
+    assert too_many is not None and "RLIMIT_NOFILE" in too_many
 
 
 @pytest.mark.timeout(30)

@@ -1,0 +1,150 @@
+"""shutdown: SIGTERM to a server holding N idle registered clients.
+
+Only for a server the bench started (it is the bench's child, so its exit can be timed and
+its exit code read); a point given ``--server`` is skipped with a line saying so. The clients
+(QUIET, default room) keep reading while the server goes down; a client closes its end when
+it reads the server's FIN, as a conforming client does after a fatal ERROR (§11.3).
+
+Reported: seconds from SIGTERM to the process's exit (the target: exit 0 within 2 s, every
+client told SERVER_SHUTDOWN), the exit code, how many clients read ERROR SERVER_SHUTDOWN
+before their connection closed, when the last connection closed, and the server's CPU time
+from SIGTERM to exit (from the rusage of reaped children). Baselines that send no notice
+show 0 notified: that is the finding, not a failure of the run.
+"""
+
+from __future__ import annotations
+
+import resource
+import signal
+import subprocess
+import threading
+import time
+from typing import Any
+
+from . import capacity, harness, metrics
+from .burstload import WatchOrder
+from .context import Context, failed_server, frozen, spread
+from .harness import Layout
+from .orders import RECEIVER, ClientSpec
+from .procstat import ProcSample
+from .servers import Server, ServerError
+
+TARGET_S = 2.0
+#: After the server is gone, how long workers wait for their sockets to see its close.
+WATCH_S = 5.0
+
+
+def run(ctx: Context) -> None:
+    for n in ctx.preset.shutdown_sizes:
+        for target in ctx.targets:
+            params = {"clients": n}
+            if target.kind is None:
+                why = f"skipped: the bench did not start {target.address}, so it sends no SIGTERM"
+                ctx.record("shutdown", "SIGTERM", params, target.name, {"status": why})
+                continue
+            short = capacity.problem(n, ctx.pool.size)
+            if short is not None:
+                status = f"skipped: {short}"
+                ctx.record("shutdown", "SIGTERM", params, target.name, {"status": status})
+                continue
+            try:
+                with ctx.server(target, ("--max-clients", str(n + 64))) as server:
+                    figures = _shutdown(ctx, server, n)
+            except ServerError as exc:
+                figures = failed_server(exc)
+            finally:
+                ctx.pool.reset()
+            ctx.record("shutdown", "SIGTERM", params, target.name, figures)
+
+
+def _shutdown(ctx: Context, server: Server, n: int) -> dict[str, Any]:
+    assert server.process is not None
+    tag = ctx.unique("q")
+    specs = [ClientSpec(f"{tag}c{i}", RECEIVER) for i in range(n)]
+    clients = frozen(spread(specs, list(range(ctx.pool.size))))
+    layout = Layout("lobby", False, clients, ctx.preset.payload)
+    joined = harness.connect(ctx.pool, server, layout, ctx.preset.connect_timeout)
+    if not joined["ok"]:
+        return {"status": "connect failed: " + "; ".join(sorted(joined["failures"]))}
+    held = server.sample()
+    exit_figures = _terminate(server.process, ctx.preset.shutdown_wait_s, held)
+    signal_ns = exit_figures.pop("signal_ns")
+    watch = {w: ("watch-close", WatchOrder(signal_ns, WATCH_S)) for w in clients}
+    seen = list(ctx.pool.ask(watch, WATCH_S + 30).values())
+    figures = _tally(seen)
+    figures.update(exit_figures)
+    figures["registered"] = joined["ok"]
+    if server.output is not None:  # the server's own last words, e.g. how long it took
+        server.output.thread.join(2)
+        figures["server_log_tail"] = list(server.output.lines)[-3:]
+    figures["server_threads"] = held.threads if held else None
+    figures["server_rss_kib"] = held.rss_kib if held else None
+    figures["within_target"] = (
+        figures["exit_code"] == 0
+        and figures["exit_s"] is not None
+        and figures["exit_s"] <= TARGET_S
+        and figures["notified"] == joined["ok"]
+    )
+    if joined["failed"]:
+        figures["status"] = f"only {joined['ok']} of {n} registered: " + "; ".join(
+            sorted(joined["failures"])
+        )
+    return figures
+
+
+def _terminate(
+    process: subprocess.Popen[bytes], wait_s: float, held: ProcSample | None
+) -> dict[str, Any]:
+    """SIGTERM, and time the exit to the reaping (a thread blocks in waitpid, no polling)."""
+    exited = threading.Event()
+    exit_ns = [0]
+
+    def reap() -> None:
+        process.wait()
+        exit_ns[0] = time.monotonic_ns()
+        exited.set()
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    reaper = threading.Thread(target=reap, name="bench-reaper", daemon=True)
+    reaper.start()
+    signal_ns = time.monotonic_ns()
+    process.send_signal(signal.SIGTERM)
+    status = "complete"
+    if not exited.wait(wait_s):
+        status = f"did not exit within {wait_s:.0f} s of SIGTERM: killed"
+        process.kill()
+        exited.wait(10)
+    reaper.join(1)
+    # The server is the only child reaped in between: the growth of the children's rusage is
+    # its whole life's CPU; less what /proc showed just before the signal is its shutdown's.
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    life = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+    return {
+        "status": status,
+        "signal_ns": signal_ns,
+        "exit_s": (exit_ns[0] - signal_ns) / 1e9 if exit_ns[0] and status == "complete" else None,
+        "exit_code": process.returncode,
+        "shutdown_cpu_s": max(0.0, life - held.cpu_s) if held and exit_ns[0] else None,
+    }
+
+
+def _tally(seen: list[dict[str, Any]]) -> dict[str, Any]:
+    reasons: dict[str, int] = {}
+    others: dict[str, int] = {}
+    for r in seen:
+        for why, count in r["close_reasons"].items():
+            reasons[why] = reasons.get(why, 0) + count
+        for code, count in r["other_errors"].items():
+            others[code] = others.get(code, 0) + count
+    closes = sorted(t for r in seen for t in r["closes_ns"])
+    return {
+        "notified": sum(r["notified"] for r in seen),
+        "closed": sum(r["closed"] for r in seen),
+        "closed_before_signal": sum(r["closed_before_signal"] for r in seen),
+        "still_open": sum(r["still_open"] for r in seen),
+        "first_close_s": closes[0] / 1e9 if closes else None,
+        "median_close_s": metrics.percentile(closes, 0.5) / 1e9 if closes else None,
+        "last_close_s": closes[-1] / 1e9 if closes else None,
+        "close_reasons": reasons,
+        "other_errors": others,
+    }
