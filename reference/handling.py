@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Container
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from spec import fastpath
@@ -35,6 +34,7 @@ from spec.events import (
 )
 from spec.names import fold, is_valid_nick, is_valid_room
 
+from .ending import Ending, fatal
 from .hub import Hub
 from .outbox import Outbox
 
@@ -47,23 +47,6 @@ log = logging.getLogger("reference.server")
 #: a member's pending output overshoots ``out_limit`` by a bounded amount (§12.3).
 BATCH_MESSAGES = 64
 BATCH_BYTES = 16384
-
-
-@dataclass(frozen=True, slots=True)
-class Ending:
-    """How a session ends: the LEFT reason, the fatal ERROR to send first (if any), the BYE
-    text, whether the others hear of it, and whether the socket can still be closed politely."""
-
-    reason: LeaveReason
-    error: bytes | None = None
-    text: str = ""
-    notify: bool = True
-    graceful: bool = True
-    detail: str = ""
-
-
-def fatal(code: ErrorCode, text: str, in_reply_to: int = 0) -> Ending:
-    return Ending(LeaveReason.ERROR, encode(Error(code, text, in_reply_to)), detail=text)
 
 
 class FrameHandling:

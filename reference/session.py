@@ -23,7 +23,8 @@ from spec.constants import DEFAULT_MAX_FRAME, ErrorCode, LeaveReason
 from spec.decoder import FrameSplitter
 from spec.events import Ping
 
-from .handling import Ending, FrameHandling, fatal
+from .ending import Ending, fatal
+from .handling import FrameHandling
 from .outbox import Outbox
 
 if TYPE_CHECKING:
