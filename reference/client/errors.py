@@ -117,3 +117,8 @@ class InvalidRequest(ClientError, ValueError):
 
 class ClientTimeout(ClientError, TimeoutError):
     """Nothing arrived within the time asked for."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """The reason a socket call failed, in the system's words."""
+    return exc.strerror or str(exc) or type(exc).__name__

@@ -15,6 +15,9 @@ frames (``more`` = 1) are joined into one event before anyone sees them.
 
 ``on_event`` runs in the receive thread: it must not wait for answers (``Request.wait``,
 ``barrier``), since the thread that would bring them is the one waiting.
+
+This module opens, registers, sends and closes; the receive thread is the mixin in
+``receiving.py``, and :class:`Request` is in ``request.py``.
 """
 
 from __future__ import annotations
@@ -23,37 +26,31 @@ import collections
 import contextlib
 import itertools
 import queue
-import select
 import socket
 import threading
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar, cast
+from typing import TypeVar, cast
 
 from spec.connection import Connection, Role
-from spec.constants import Capability, ErrorCode, FrameType, LeaveReason
+from spec.constants import Capability, ErrorCode, FrameType
 from spec.errors import LocalProtocolError, ProtocolError
 from spec.events import (
     Ack,
     Bye,
-    Deliver,
     Direct,
     Error,
     Event,
     Hello,
     Join,
-    Joined,
     Leave,
     Left,
     ListRooms,
     Ping,
-    Pong,
     RoomEntry,
     Rooms,
     Roster,
     Send,
     UnknownFrame,
     Welcome,
-    Whisper,
     Who,
 )
 from spec.names import fold
@@ -66,53 +63,21 @@ from .errors import (
     EndCause,
     InvalidRequest,
     NickRefused,
-    RequestFailed,
     ServerError,
     ServerProtocolError,
+    describe_os_error,
 )
+from .receiving import RECV_SIZE, EventCallback, Receiving, ServerEvent
+from .request import Request
 
-#: What a program receives: server events, then one :class:`Disconnected` at the end.
-ServerEvent = Deliver | Ack | Whisper | Roster | Rooms | Joined | Left | Error | Disconnected
-EventCallback = Callable[[ServerEvent], None]
+__all__ = ["ChatClient", "EventCallback", "Request", "ServerEvent"]
 
 T = TypeVar("T")
-_RECV_SIZE = 65536
 #: How long close() waits for the server to close after BYE before giving up on it.
 _CLOSE_WAIT = 2.0
 
 
-class Request(Generic[T]):
-    """One request sent to the server; ``wait()`` returns its answer."""
-
-    def __init__(self, kind: FrameType, target: str = "") -> None:
-        self.kind = kind
-        self.target = target
-        self._done = threading.Event()
-        self._answer: T | None = None
-        self._failure: Exception | None = None
-
-    def _resolve(self, answer: object) -> None:
-        self._answer = cast(T, answer)
-        self._done.set()
-
-    def _fail(self, failure: Exception) -> None:
-        self._failure = failure
-        self._done.set()
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def wait(self, timeout: float | None = None) -> T:
-        """The answer; raises RequestFailed, ConnectionClosed or ClientTimeout."""
-        if not self._done.wait(timeout):
-            raise ClientTimeout(f"no answer to {self.kind.name} within {timeout} s")
-        if self._failure is not None:
-            raise self._failure
-        return cast(T, self._answer)
-
-
-class ChatClient:
+class ChatClient(Receiving):
     """One chatwire/1 session: :meth:`connect`, or :meth:`open` then :meth:`register`."""
 
     def __init__(
@@ -155,7 +120,9 @@ class ChatClient:
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
-            raise ConnectFailed(f"cannot connect to {host}:{port}: {_reason(exc)}") from None
+            raise ConnectFailed(
+                f"cannot connect to {host}:{port}: {describe_os_error(exc)}"
+            ) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return cls(sock, on_event, timeout)
 
@@ -216,7 +183,7 @@ class ChatClient:
             raise ServerProtocolError(f"during the handshake: {exc}") from None
         except OSError as exc:
             raise ConnectionClosed(
-                f"connection lost during the handshake: {_reason(exc)}"
+                f"connection lost during the handshake: {describe_os_error(exc)}"
             ) from None
         self._sock.settimeout(None)
         self._receiver = threading.Thread(
@@ -231,29 +198,10 @@ class ChatClient:
             event = self._conn.next_event()
             if event is not None:
                 return event
-            data = self._sock.recv(_RECV_SIZE)
+            data = self._sock.recv(RECV_SIZE)
             if not data:
                 raise ConnectionClosed("the server closed the connection during the handshake")
             self._conn.receive_data(data)
-
-    # -- what we know ---------------------------------------------------------------------
-
-    @property
-    def nick(self) -> str:
-        if self.welcome is None:
-            raise ConnectionClosed("not registered")
-        return self.welcome.nick
-
-    @property
-    def joined_rooms(self) -> tuple[str, ...]:
-        """The rooms we are a member of, as far as the server has told us (sorted)."""
-        with self._pending_lock:
-            return tuple(sorted(self._joined.values()))
-
-    @property
-    def ended(self) -> Disconnected | None:
-        """Why the session ended, or None while it is alive."""
-        return self._ended
 
     # -- requests -------------------------------------------------------------------------
 
@@ -325,189 +273,7 @@ class ChatClient:
             try:
                 self._sock.sendall(data)
             except OSError as exc:
-                raise ConnectionClosed(f"cannot send: {_reason(exc)}") from None
-
-    # -- receiving ------------------------------------------------------------------------
-
-    def next_event(self, timeout: float | None = None) -> ServerEvent:
-        """The next event; the last one is :class:`Disconnected`, after which this raises
-        ConnectionClosed. Raises ClientTimeout if none arrives within ``timeout`` seconds."""
-        if self._on_event is not None:
-            raise InvalidRequest("events go to on_event in this client")
-        if self._end_taken and self._events.empty():
-            assert self._ended is not None
-            raise ConnectionClosed(self._ended.describe(), self._ended)
-        try:
-            event = self._events.get(timeout=timeout)
-        except queue.Empty:
-            raise ClientTimeout(f"no event within {timeout} s") from None
-        if isinstance(event, Disconnected):
-            self._end_taken = True
-        return event
-
-    def events(self, timeout: float | None = None) -> Iterator[ServerEvent]:
-        """Every event until (and including) :class:`Disconnected`; each must arrive within
-        ``timeout`` seconds of the previous one, or ClientTimeout is raised."""
-        while not self._end_taken:
-            yield self.next_event(timeout)
-
-    def pending_events(self) -> list[ServerEvent]:
-        """The events received so far and not yet taken, without waiting."""
-        taken: list[ServerEvent] = []
-        while not self._events.empty():
-            taken.append(self.next_event(0))
-        return taken
-
-    def _receive_loop(self, early: list[Event | UnknownFrame]) -> None:
-        assert self.welcome is not None
-        idle_ms = self.welcome.idle_timeout_ms
-        silence_limit = idle_ms / 2000 if idle_ms else None
-        pinged_for_silence = False
-        try:
-            for event in early:
-                self._dispatch(event)
-            while True:
-                readable, _, _ = select.select([self._sock], [], [], silence_limit)
-                if not readable:
-                    if pinged_for_silence:
-                        self._end(EndCause.LOST, f"the server was silent for {idle_ms} ms")
-                        return
-                    pinged_for_silence = True
-                    self._write_quietly(Ping(token=next(self._tokens)))
-                    continue
-                pinged_for_silence = False
-                try:
-                    data = self._sock.recv(_RECV_SIZE)
-                except OSError as exc:
-                    self._end(EndCause.LOST, _reason(exc))
-                    return
-                if not data:
-                    if self._bye_sent:
-                        self._end(EndCause.BYE, "closed after BYE")
-                    else:
-                        self._end(EndCause.LOST, "the server closed the connection")
-                    return
-                self._conn.receive_data(data)
-                while (received := self._conn.next_event()) is not None:
-                    if isinstance(received, Error) and received.fatal:
-                        self._end(EndCause.SERVER_ERROR, received.text, received)
-                        return
-                    self._dispatch(received)
-        except ProtocolError as exc:
-            self._end(EndCause.PROTOCOL, f"{exc.code.name}: {exc.detail}")
-        except ConnectionClosed as exc:
-            self._end(EndCause.LOST, str(exc))
-        except Exception as exc:  # a bug, or the program's on_event raised: end cleanly anyway
-            self._end(EndCause.LOST, f"receive thread failed: {exc!r}")
-            raise
-        finally:
-            if self._bye_sent and self._ended is not None:
-                self._sock.close()  # close() was called from on_event, or has given up on us
-
-    def _write_quietly(self, event: Event) -> None:
-        """Answer PINGs from the receive thread; the session's end is reported elsewhere."""
-        with self._send_lock:
-            if self._bye_sent or self._ended is not None:
-                return
-            with contextlib.suppress(OSError, LocalProtocolError):
-                self._sock.sendall(self._conn.send(event))
-
-    def _dispatch(self, event: Event | UnknownFrame) -> None:
-        if isinstance(event, UnknownFrame):
-            return  # §15.1: clients ignore types they do not know.
-        if isinstance(event, Ping):
-            self._write_quietly(Pong(token=event.token))
-            return
-        if isinstance(event, Pong):
-            with self._pending_lock:
-                waiter = self._barriers.get(event.token)
-                if waiter is not None:
-                    self._ponged.add(event.token)
-            if waiter is not None:
-                waiter.set()
-            return
-        if isinstance(event, Roster):
-            whole = self._collect_roster(event)
-            if whole is None:
-                return
-            self._answer(whole, FrameType.JOIN, FrameType.WHO)
-            self._emit(whole)
-            return
-        if isinstance(event, Rooms):
-            self._partial_rooms.extend(event.rooms)
-            if event.more:
-                return
-            whole_rooms = Rooms(rooms=tuple(self._partial_rooms))
-            self._partial_rooms = []
-            self._answer(whole_rooms, FrameType.LIST)
-            self._emit(whole_rooms)
-            return
-        if isinstance(event, Ack):
-            self._answer(event, FrameType.SEND, FrameType.DIRECT)
-        elif isinstance(event, Left) and fold(event.nick) == fold(self.nick):
-            with self._pending_lock:
-                self._joined.pop(fold(event.room), None)
-            if event.reason == LeaveReason.PART:
-                self._answer(event, FrameType.LEAVE)
-        elif isinstance(event, Error):
-            self._fail_head(event)
-        if isinstance(event, Deliver | Ack | Whisper | Joined | Left | Error):
-            self._emit(event)
-
-    def _collect_roster(self, part: Roster, welcome: bool = False) -> Roster | None:
-        members = self._partial_rosters.setdefault(part.room, [])
-        members.extend(part.members)
-        if part.more:
-            return None
-        del self._partial_rosters[part.room]
-        whole = Roster(room=part.room, seq=part.seq, members=tuple(members))
-        me = fold(self.nick)
-        with self._pending_lock:
-            if any(fold(m) == me for m in members):
-                self._joined[fold(part.room)] = part.room
-        if welcome:
-            self.welcome_roster = whole
-        return whole
-
-    def _answer(self, answer: object, *kinds: FrameType) -> None:
-        with self._pending_lock:
-            if not self._pending or self._pending[0].kind not in kinds:
-                return  # not an answer we are waiting for (a server fault, or a stray frame)
-            request = self._pending.popleft()
-        request._resolve(answer)
-
-    def _fail_head(self, error: Error) -> None:
-        with self._pending_lock:
-            if not self._pending or self._pending[0].kind != error.in_reply_to:
-                return
-            request = self._pending.popleft()
-        request._fail(RequestFailed(error))
-
-    def _emit(self, event: ServerEvent) -> None:
-        if self._on_event is not None:
-            self._on_event(event)
-        else:
-            self._events.put(event)
-
-    def _end(self, cause: EndCause, detail: str, error: Error | None = None) -> None:
-        """Record the end once, fail whatever still waits, and tell the program."""
-        # Not under the send lock: a sender may sit in sendall() until the shutdown below.
-        with self._pending_lock:
-            if self._ended is not None:
-                return
-            ended = Disconnected(cause, detail, error)
-            self._ended = ended
-            self._conn.close()
-            pending, self._pending = list(self._pending), collections.deque()
-            barriers = list(self._barriers.values())
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
-        failure = ServerError(error) if error is not None else None
-        for request in pending:
-            request._fail(failure or ConnectionClosed(ended.describe(), ended))
-        for waiter in barriers:
-            waiter.set()
-        self._emit(ended)
+                raise ConnectionClosed(f"cannot send: {describe_os_error(exc)}") from None
 
     # -- closing --------------------------------------------------------------------------
 
@@ -540,7 +306,3 @@ class ChatClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
