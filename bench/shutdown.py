@@ -66,6 +66,8 @@ def _shutdown(ctx: Context, server: Server, n: int) -> dict[str, Any]:
     joined = harness.connect(ctx.pool, server, layout, ctx.preset.connect_timeout)
     if not joined["ok"]:
         return {"status": "connect failed: " + "; ".join(sorted(joined["failures"]))}
+    if not server.alive():
+        return {"status": f"server died before SIGTERM: {server.log_tail()}"}
     held = server.sample()
     exit_figures = _terminate(server.process, ctx.preset.shutdown_wait_s, held)
     signal_ns = exit_figures.pop("signal_ns")

@@ -115,7 +115,8 @@ def _check(scenario: str, results: list[dict[str, Any]]) -> None:
             for f in figures:
                 assert f["registered"] == f["clients"], (server, f)
                 assert f["refused"] == f["failed"] == 0 and not f["failures"], (server, f)
-                assert 0 < f["welcome_p50_ms"] <= f["welcome_p99_ms"] <= f["last_welcome_s"] * 1e3
+                last_ms = f["last_welcome_s"] * 1e3 + 1e-6  # p99 may be the last: float slack
+                assert 0 < f["welcome_p50_ms"] <= f["welcome_p99_ms"] <= last_ms, (server, f)
                 # The barrier held: no worker connected before the shared instant.
                 assert f["start_late_ms"] >= 0 and f["server_cpu_s"] is not None
     elif scenario == "shutdown":
