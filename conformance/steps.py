@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from spec.constants import ErrorCode
-from spec.events import Ack, Direct, Error, Join, Leave, Left, Roster, Send, Who
+from spec.events import (
+    Ack,
+    Direct,
+    Error,
+    Join,
+    Leave,
+    Left,
+    ListRooms,
+    Rooms,
+    Roster,
+    Send,
+    Who,
+)
 
 from .client import Incoming, MockClient, Predicate, describe
 from .errors import Violation
@@ -29,6 +41,23 @@ def who(client: MockClient, room: str, req: str = "ROOM-11") -> Roster:
     parts = client.read_roster(room, req)
     members = tuple(m for p in parts for m in p.members)
     return Roster(room=parts[-1].room, seq=parts[-1].seq, members=members)
+
+
+def list_rooms(client: MockClient, req: str = "ROOM-13") -> list[Rooms]:
+    """LIST and read the ROOMS parts up to the one with more=0 (§3.3 splitting). The parts
+    must come back to back (FRAME-11)."""
+    client.send_frame(ListRooms())
+    parts: list[Rooms] = []
+    while True:
+        item, skipped = client.expect(lambda e: isinstance(e, Rooms), "ROOMS", req)
+        if parts and skipped:
+            raise Violation(
+                "FRAME-11", "ROOMS parts back to back", ", ".join(map(describe, skipped[:3]))
+            )
+        assert isinstance(item, Rooms)
+        parts.append(item)
+        if not item.more:
+            return parts
 
 
 def leave(client: MockClient, room: str, req: str = "ROOM-8") -> Left:

@@ -8,17 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance_runner import reference, run_suite, target
+from tests.conformance_runner import EXPECTED_SKIPS, reference, run_suite, target
 
 pytestmark = [pytest.mark.network]
-
-#: What a correct server may still get SKIPPED for, and why.
-EXPECTED_SKIPS = {
-    "ERR-18": "not-applicable",  # --server: the suite cannot stop a server it did not start
-    "FLOOD-2": "not-advertised",  # rate = 0 here; the flood run below covers §13
-    "FLOOD-3": "not-advertised",
-    "FLOOD-4": "not-advertised",
-}
 
 
 @pytest.mark.timeout(180)

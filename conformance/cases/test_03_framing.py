@@ -9,9 +9,15 @@ import threading
 from conformance.context import Case
 from conformance.errors import SkipReason, Violation, skip
 from conformance.markers import requirement
-from conformance.steps import join
+from conformance.steps import join, list_rooms
 from spec.codec import encode
-from spec.constants import DEFAULT_MAX_FRAME, NICK_MAX_BYTES, Capability, ErrorCode
+from spec.constants import (
+    DEFAULT_MAX_FRAME,
+    NICK_MAX_BYTES,
+    ROOM_MAX_BYTES,
+    Capability,
+    ErrorCode,
+)
 from spec.events import Ack, Hello, Join, Ping, Pong, Roster, Send, Welcome, Who
 
 
@@ -112,3 +118,75 @@ def test_long_roster_is_split(cw: Case) -> None:
     cw.check(not big, "FRAME-5", f"every part within max_frame {max_frame}", repr(big[:3]))
     if not parts:
         raise Violation("FRAME-9", "a ROSTER", "nothing")
+
+
+#: The most rooms the ROOMS case will create (and fillers it will register, × --clients).
+LIST_ROOMS_BOUND = 1000
+LIST_FILLERS_PER_CLIENT = 4
+
+
+@requirement("FRAME-9", "FRAME-11", "FRAME-5", "ROOM-13")
+def test_long_rooms_list_is_split(cw: Case) -> None:
+    """A ROOMS list that would not fit into one frame MUST be sent as several parts, more=1 on
+    all but the last, back to back; together they name every room once with its member
+    count. The case fills the server with rooms of 32-byte names, a few per client (within
+    max_rooms), until their entries alone overflow max_frame."""
+    probe = cw.registered("probe", int(Capability.QUIET))
+    assert probe.welcome is not None
+    max_frame, max_rooms = probe.welcome.max_frame, probe.welcome.max_rooms
+    entry = 1 + ROOM_MAX_BYTES + 4  # str8 name, u32 members
+    need = (max_frame - 4) // entry + 2  # more + count + type byte leave max_frame - 4
+    per_client = max_rooms - 1  # lobby counts (ROOM-7)
+    if per_client < 1:
+        skip(SkipReason.NOT_APPLICABLE, f"max_rooms {max_rooms} leaves no room beside lobby")
+    fillers = -(-need // per_client)
+    if need > LIST_ROOMS_BOUND or fillers > LIST_FILLERS_PER_CLIENT * cw.options.clients:
+        skip(
+            SkipReason.LIMIT_TOO_LONG,
+            f"a ROOMS list over max_frame {max_frame} needs {need} rooms of 32-byte names"
+            f" ({fillers} clients at max_rooms {max_rooms}); run the server with a small"
+            " max_frame (reference: --max-frame 2048)",
+        )
+    rooms = [cw.room("list").ljust(ROOM_MAX_BYTES, "x") for _ in range(need)]
+    shared = rooms[: min(2, per_client)]  # the probe joins these too: 2 members each
+
+    def fill(i: int) -> None:
+        c = cw.registered(f"filler{i}", int(Capability.QUIET))
+        for room in rooms[i * per_client : (i + 1) * per_client]:
+            join(c, room)
+
+    cw.parallel(fillers, fill)
+    for room in shared:
+        join(probe, room)
+    probe.keep_raw = True
+    parts = list_rooms(probe, "FRAME-9")  # checks FRAME-11 on the way
+    cw.ok("FRAME-11")
+    cw.check(len(parts) > 1, "FRAME-9", "several parts", f"{len(parts)} part(s)")
+    cw.check(
+        all(p.more == 1 for p in parts[:-1]) and parts[-1].more == 0,
+        "FRAME-9",
+        "more=1 on all parts but the last",
+        repr([p.more for p in parts]),
+    )
+    big = [len(r) - 4 for r in probe.raw_frames if len(r) - 4 > max_frame]
+    cw.check(not big, "FRAME-5", f"every part within max_frame {max_frame}", repr(big[:3]))
+    entries = [e for p in parts for e in p.rooms]
+    names = [e.name for e in entries]
+    counts = {e.name: e.members for e in entries}
+    twice = sorted({n for n in names if names.count(n) > 1})
+    cw.check(not twice, "ROOM-13", "each room once over all parts", f"repeated {twice[:3]}")
+    want = {room: 2 if room in shared else 1 for room in rooms}
+    wrong = {r: counts.get(r) for r, n in want.items() if counts.get(r) != n}
+    cw.check(
+        not wrong,
+        "ROOM-13",
+        f"all {need} rooms made here, with their member counts",
+        f"{len(wrong)} missing or miscounted, e.g. {dict(list(wrong.items())[:3])}",
+    )
+    in_lobby = fillers + 1
+    cw.check(
+        counts.get("lobby", 0) >= in_lobby,
+        "ROOM-13",
+        f"lobby with at least {in_lobby} members",
+        f"lobby: {counts.get('lobby')}",
+    )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from conformance.client import MockClient
 from conformance.context import Case
-from conformance.errors import SkipReason, Violation, skip
+from conformance.errors import SkipReason, skip
 from conformance.markers import requirement
 from conformance.predicates import deliver_of, joined_about
-from conformance.steps import join, leave, nothing_like, refused, send, who
+from conformance.steps import join, leave, list_rooms, nothing_like, refused, send, who
 from spec.constants import ErrorCode, LeaveReason
-from spec.events import Deliver, Join, Joined, Leave, ListRooms, RoomEntry, Rooms, Send, Who
+from spec.events import Deliver, Join, Joined, Leave, RoomEntry, Send, Who
 
 BAD_ROOMS = ["", "r" * 33, "two words", "dot.ted", "é"]
 
@@ -28,16 +28,7 @@ def test_room_syntax_is_checked_first(cw: Case) -> None:
 
 
 def _rooms(client: MockClient) -> list[RoomEntry]:
-    client.send_frame(ListRooms())
-    entries: list[RoomEntry] = []
-    while True:
-        item, skipped = client.expect(lambda e: isinstance(e, Rooms), "ROOMS", "ROOM-13")
-        if entries and skipped:
-            raise Violation("FRAME-11", "ROOMS parts back to back", repr(skipped[:3]))
-        assert isinstance(item, Rooms)
-        entries += item.rooms
-        if not item.more:
-            return entries
+    return [e for part in list_rooms(client) for e in part.rooms]
 
 
 @requirement("ROOM-2")
