@@ -17,6 +17,8 @@ handler threads from waking at once, which under the GIL costs time quadratic in
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import logging
 import os
 import select
@@ -35,10 +37,11 @@ _EPOLL_READABLE = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR | select.EP
 
 
 class _Lingering:
-    __slots__ = ("deadline", "outbox", "sock")
+    __slots__ = ("deadline", "outbox", "serial", "sock")
 
     def __init__(self, sock: socket.socket, deadline: float, outbox: Outbox | None) -> None:
         self.sock, self.deadline, self.outbox = sock, deadline, outbox
+        self.serial = 0  # its entry in the deadline heap
 
 
 class Flusher:
@@ -53,6 +56,11 @@ class Flusher:
         self._sleeping = False
         self._by_fd: dict[int, Outbox] = {}
         self._lingering: dict[int, _Lingering] = {}
+        #: (deadline, serial, fd) of every lingering socket, earliest first; the entry of one
+        #: closed meanwhile stays until its deadline comes up. At shutdown thousands of
+        #: sockets linger: no round may cost time in proportion to their number.
+        self._linger_heap: list[tuple[float, int, int]] = []
+        self._serials = itertools.count(1)
         self._handed: deque[_Lingering] = deque()  # handed over, not yet taken in
         self._linger_done = threading.Condition()
         self._stopping = False
@@ -73,6 +81,7 @@ class Flusher:
         self._take_handed()
         for fd in list(self._lingering):
             self._close_lingering(fd)
+        self._linger_heap.clear()
         self._epoll.close()
         os.close(self._wake_fd)
 
@@ -131,7 +140,7 @@ class Flusher:
             now = time.monotonic()
             if self.congestion.congested:
                 self._watchdog(now)
-            if self._lingering:
+            if self._linger_heap:
                 self._expire_lingering(now)
             if self._stopping and not dirty:
                 return
@@ -154,8 +163,14 @@ class Flusher:
         """Seconds until the watchdog or a lingering deadline needs us; -1 for none."""
         due = [o.congested_since for o in list(self.congestion.congested)]
         ends = [t + self.slow_timeout for t in due if t is not None]
-        ends += [entry.deadline for entry in self._lingering.values()]
+        if self._linger_heap:  # perhaps a socket closed since: then this wakes early, once
+            ends.append(self._linger_heap[0][0])
         return max(0.0, min(ends) - now) if ends else -1
+
+    def _current(self, item: tuple[float, int, int]) -> bool:
+        """Whether a deadline heap entry still belongs to a lingering socket."""
+        entry = self._lingering.get(item[2])
+        return entry is not None and entry.serial == item[1]
 
     def _watchdog(self, now: float) -> None:
         for outbox in list(self.congestion.congested):
@@ -169,6 +184,8 @@ class Flusher:
             entry = self._handed.popleft()
             fd = entry.sock.fileno()
             self._lingering[fd] = entry
+            entry.serial = next(self._serials)
+            heapq.heappush(self._linger_heap, (entry.deadline, entry.serial, fd))
             try:
                 if entry.outbox is None:
                     self._epoll.register(fd, select.EPOLLIN)
@@ -191,9 +208,11 @@ class Flusher:
                 return
 
     def _expire_lingering(self, now: float) -> None:
-        for fd, entry in list(self._lingering.items()):
-            if entry.deadline <= now:
-                self._close_lingering(fd)
+        heap = self._linger_heap
+        while heap and heap[0][0] <= now:
+            item = heapq.heappop(heap)
+            if self._current(item):
+                self._close_lingering(item[2])
 
     def _close_lingering(self, fd: int) -> None:
         entry = self._lingering.pop(fd)
