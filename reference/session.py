@@ -150,10 +150,8 @@ class Session(FrameHandling):
             self.outbox.push_final(ending.error)
         self.state = State.CLOSED
         graceful = ending.graceful and self.outbox.failed is None
-        if self.server.closing and graceful:  # the flusher drains and closes (see Server)
-            deadline = self.server.deadline(self.config.drain_time)
-            self.server.flusher.linger(self.sock, deadline, self.outbox)
-            log.debug("disconnect %r: %s", self, ending.reason.name)  # the server sums up
+        if self.server.closing and graceful:  # the flusher writes, drains and closes
+            self.server.hand_over(self.sock, self.outbox)  # the server sums up in its log
             return
         self.close(graceful)
         log.info("disconnect %r: %s %s", self, ending.reason.name, ending.detail)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import select
@@ -164,6 +165,37 @@ def test_shutdown_notifies_every_client_and_joins_every_thread() -> None:
         assert not stopper.is_alive()
         assert session_threads() == []
         server.shutdown()  # idempotent
+
+
+def test_shutdown_delivers_output_still_queued_before_the_notice() -> None:
+    """A client that was not reading gets everything queued for it, then SERVER_SHUTDOWN,
+    then FIN; shutdown leaves the interpreter's switch interval and collector as it found
+    them."""
+    interval, collecting = sys.getswitchinterval(), gc.isenabled()
+    with (
+        running_server(send_buffer=4096, out_limit=1 << 20) as server,
+        clients(server, "alice") as (alice,),
+    ):
+        bob = RawClient(server.address, rcvbuf=4096)
+        try:
+            bob.hello("bob")
+            alice.barrier()
+            texts = [f"{i:04d}" + "x" * 1996 for i in range(100)]
+            alice.send(*(Send("lobby", text) for text in texts))
+            alice.barrier()  # every message fanned out: most of it waits in bob's outbox
+            queued = [s.outbox.pending for s in server._sessions if s.nick == "bob"]
+            assert queued and queued[0] > 100_000, queued
+            stopper = threading.Thread(target=server.shutdown)
+            stopper.start()
+            got = [e for e in bob.until_closed(10) if not isinstance(e, Ping)]
+            stopper.join(10)
+        finally:
+            bob.close()
+    assert [e.text for e in got if isinstance(e, Deliver)] == texts
+    assert isinstance(got[-2], Error) and got[-2].code == ErrorCode.SERVER_SHUTDOWN
+    assert got[-1] == Closed(reset=False)
+    assert not stopper.is_alive() and session_threads() == []
+    assert (sys.getswitchinterval(), gc.isenabled()) == (interval, collecting)
 
 
 def _start_cli(
