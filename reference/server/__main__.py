@@ -7,6 +7,7 @@ everything else goes to the log (stderr). Bad flags: one line on stderr, exit st
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import resource
 import signal
@@ -114,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         stop.wait()
     finally:
         server.shutdown()
+        # Every thread is joined and every socket closed. What is left is the sessions'
+        # objects, in reference cycles: leave them to the process's exit rather than to a
+        # last cyclic collection at interpreter teardown (0.2 s at 15,000 clients).
+        gc.freeze()
     return 0
 
 
