@@ -72,6 +72,10 @@ class Flusher:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
     def stop(self) -> None:
         """Write what is queued, stop, and close every socket still handed over."""
         self._stopping = True

