@@ -203,8 +203,9 @@ class Outbox:
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             self._chunks = []
             self._writing = True
-        try:
-            written = os.write(self.fd, data)
+            last = self._final
+        try:  # the last frame: FIN follows at once, so let it leave in the same segment
+            written = self.sock.send(data, socket.MSG_MORE) if last else os.write(self.fd, data)
         except BlockingIOError:
             written = 0
         except OSError:
