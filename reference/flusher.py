@@ -93,11 +93,14 @@ class Flusher:
         self._by_fd[outbox.fd] = outbox
         self._epoll.register(outbox.fd, _EPOLLOUT_EDGE)
 
-    def unregister(self, outbox: Outbox) -> None:
+    def unregister(self, outbox: Outbox, closing: bool = False) -> None:
+        """Forget the outbox; unless its socket is about to be closed (which does the same),
+        take the socket out of the epoll set."""
         if self._by_fd.get(outbox.fd) is outbox:
             del self._by_fd[outbox.fd]
-            with contextlib.suppress(OSError, ValueError):
-                self._epoll.unregister(outbox.fd)
+            if not closing:
+                with contextlib.suppress(OSError, ValueError):
+                    self._epoll.unregister(outbox.fd)
 
     def schedule(self, outbox: Outbox) -> None:
         self._dirty.append(outbox)
@@ -190,6 +193,8 @@ class Flusher:
             self._lingering[fd] = entry
             entry.serial = next(self._serials)
             heapq.heappush(self._linger_heap, (entry.deadline, entry.serial, fd))
+            if self._drain_lingering(fd):  # EOF already: at shutdown, most clients by now
+                continue
             try:
                 if entry.outbox is None:
                     self._epoll.register(fd, select.EPOLLIN)
@@ -198,18 +203,19 @@ class Flusher:
             except OSError:
                 self._close_lingering(fd)
 
-    def _drain_lingering(self, fd: int) -> None:
+    def _drain_lingering(self, fd: int) -> bool:
+        """Read and discard until EAGAIN; at EOF close the socket and return True."""
         sock = self._lingering[fd].sock
         while True:  # until EAGAIN: the registration may be edge-triggered
             try:
                 data = sock.recv(65536)
             except BlockingIOError:
-                return
+                return False
             except OSError:
                 data = b""
             if not data:
                 self._close_lingering(fd)
-                return
+                return True
 
     def _expire_lingering(self, now: float) -> None:
         heap = self._linger_heap
@@ -221,10 +227,8 @@ class Flusher:
     def _close_lingering(self, fd: int) -> None:
         entry = self._lingering.pop(fd)
         if entry.outbox is not None:
-            entry.outbox.seal()  # also unregisters it
-        else:
-            with contextlib.suppress(OSError):
-                self._epoll.unregister(fd)
+            entry.outbox.seal(closing=True)
+        # Closing the socket's only descriptor takes it out of the epoll set as well.
         entry.sock.close()
         if not self._lingering and not self._handed:
             with self._linger_done:

@@ -176,15 +176,17 @@ class Outbox:
                 lambda: not (self._chunks or self._writing) or self.failed is not None, deadline
             )
 
-    def seal(self) -> None:
-        """Stop all output for good and return once the flusher cannot touch the socket."""
+    def seal(self, closing: bool = False) -> None:
+        """Stop all output for good and return once the flusher cannot touch the socket.
+        ``closing``: the caller closes the socket next (so the flusher need not unregister
+        it from epoll)."""
         with self._lock:
             self._sealed = self._final = True
             self._chunks.clear()
             if self._writing:
                 self._wait(lambda: not self._writing, None)
         self._uncongest()
-        self._flusher.unregister(self)
+        self._flusher.unregister(self, closing)
 
     def _notify(self) -> None:
         """With the lock held: wake whoever waits on this outbox."""
