@@ -191,10 +191,10 @@ class Flusher:
             entry = self._handed.popleft()
             fd = entry.sock.fileno()
             self._lingering[fd] = entry
-            entry.serial = next(self._serials)
-            heapq.heappush(self._linger_heap, (entry.deadline, entry.serial, fd))
             if self._drain_lingering(fd):  # EOF already: at shutdown, most clients by now
                 continue
+            entry.serial = next(self._serials)
+            heapq.heappush(self._linger_heap, (entry.deadline, entry.serial, fd))
             try:
                 if entry.outbox is None:
                     self._epoll.register(fd, select.EPOLLIN)

@@ -95,9 +95,9 @@ class FrameHandling:
         self.outbox.push(data)
 
     def shutdown_ending(self) -> Ending:
-        """§11.5, §9.2: everyone gets SERVER_SHUTDOWN, so LEFT notices are skipped."""
-        error = self.server.shutdown_frame
-        return Ending(LeaveReason.SHUTDOWN, error, notify=False, detail="server shutdown")
+        """§11.5, §9.2: everyone gets SERVER_SHUTDOWN, so LEFT notices are skipped. One
+        Ending for all (it is immutable): thousands of threads end at once at shutdown."""
+        return self.server.shutdown_ending
 
     def process(self) -> Ending | None:
         """Handle every whole frame buffered, in order (§8.5). A run of accepted SENDs to one

@@ -22,9 +22,10 @@ from collections import deque
 from types import TracebackType
 
 from spec.codec import encode
-from spec.constants import ErrorCode
+from spec.constants import ErrorCode, LeaveReason
 from spec.events import Error
 
+from ..ending import Ending
 from ..flusher import Flusher
 from ..hub import Hub
 from ..outbox import Congestion, Outbox
@@ -64,6 +65,9 @@ class Server:
         farewell = encode(Error(ErrorCode.SLOW_CONSUMER, "output not read in time"))
         self.flusher = Flusher(self.config.slow_timeout, farewell)
         self.shutdown_frame = encode(Error(ErrorCode.SERVER_SHUTDOWN, "server shutting down"))
+        self.shutdown_ending = Ending(
+            LeaveReason.SHUTDOWN, self.shutdown_frame, notify=False, detail="server shutdown"
+        )
         self.congestion: Congestion = self.flusher.congestion
         self.wake_fds: list[int] = []
         self._accepted = 0
