@@ -10,8 +10,9 @@ Watchdog (§12.2): a client congested for ``slow_timeout`` is cut.
 
 Lingering (§11.3): a socket handed over (a refused connection, or every session at server
 shutdown) is read and discarded until EOF or its deadline after its last frame and FIN went
-out, then closed, all without a thread per socket. At shutdown this spares thousands of
-handler threads from waking at once, which under the GIL costs time quadratic in their number.
+out, then closed, all without a thread per socket. At shutdown the handler threads hand their
+sockets over and end without any I/O; the flusher then closes every socket on its own, with
+deadlines kept in a heap so that no round costs time in proportion to the sockets lingering.
 """
 
 from __future__ import annotations
