@@ -124,16 +124,7 @@ def fire(w: Worker, start_ns: int) -> dict[str, Any]:
             if c not in waiting:  # registered earlier: keep answering its PINGs
                 w._read(c, time.monotonic_ns())
                 continue
-            if mask & selectors.EVENT_WRITE and c.mask == selectors.EVENT_WRITE:
-                err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if err:
-                    w._close(c, f"connect: {errno.errorcode.get(err, err)}")
-                else:
-                    c.queue(c.stream.opening())
-                    w._flush(c)
-                    w._set_mask(c, selectors.EVENT_READ)
-            elif mask & selectors.EVENT_READ:
-                w._read(c, time.monotonic_ns())
+            w.advance_handshake(c, mask)
             if c.closed_ns:
                 waiting.discard(c)
                 failures.append(c.closed_why)

@@ -136,6 +136,20 @@ class Worker:
         if c.stream.failure:
             self._close(c, c.stream.failure)
 
+    def advance_handshake(self, c: Client, mask: int) -> None:
+        """One selector event for a client still registering: once its non-blocking connect
+        completes, send the opening frames (HELLO); otherwise read what arrived."""
+        if mask & selectors.EVENT_WRITE and not c.stream.ready and c.mask == selectors.EVENT_WRITE:
+            err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                self._close(c, f"connect: {errno.errorcode.get(err, err)}")
+            else:
+                c.queue(c.stream.opening())
+                self._flush(c)
+                self._set_mask(c, selectors.EVENT_READ)
+        elif mask & selectors.EVENT_READ:
+            self._read(c, time.monotonic_ns())
+
     def _reading(self, c: Client) -> bool:
         running = self.run_order is not None
         if running and c.role == STALLER:
@@ -205,20 +219,7 @@ class Worker:
                 if c not in handshaking:
                     self._read(c, time.monotonic_ns())
                     continue
-                if (
-                    mask & selectors.EVENT_WRITE
-                    and not c.stream.ready
-                    and c.mask == selectors.EVENT_WRITE
-                ):
-                    err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                    if err:
-                        self._close(c, f"connect: {errno.errorcode.get(err, err)}")
-                    else:
-                        c.queue(c.stream.opening())
-                        self._flush(c)
-                        self._set_mask(c, selectors.EVENT_READ)
-                elif mask & selectors.EVENT_READ:
-                    self._read(c, time.monotonic_ns())
+                self.advance_handshake(c, mask)
                 if c.closed_ns:
                     handshaking.discard(c)
                     failures.append(c.closed_why)
