@@ -29,8 +29,10 @@ from tests.zoo.servers import ZOO, NeverPingsSession, Specimen
 
 pytestmark = [pytest.mark.network]
 
-#: Suite runs at once (each one a suite process and a server process; 2 cores).
-ZOO_WORKERS = 3
+#: Suite runs at once (each one a suite process and a server process). Two, not three: with
+#: three on 2 cores, one CI run saw the stop-and-go reader of the SLOW-7 case cut, most likely
+#: starved of CPU, which made an unrelated ID fail.
+ZOO_WORKERS = 2
 #: Clients in the concurrent scenarios: enough to catch every fault (and for the split-list
 #: cases, which need up to 4 per --clients), fewer than the default 50 to keep runs short.
 ZOO_CLIENTS = 16
