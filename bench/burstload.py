@@ -16,11 +16,12 @@ import errno
 import selectors
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from spec.constants import ErrorCode
+from spec.constants import ErrorCode, code_name
 
 from .dialects import make_stream
 from .orders import ClientSpec
@@ -89,7 +90,7 @@ def arm(w: Worker, order: BurstOrder) -> dict[str, Any]:
         stream = make_stream(order.dialect, spec.nick, "lobby", False, 16)
         clients.append(Client(spec, sock, stream))
     _armed = _Armed(order, clients, failures)
-    return {"armed": len(clients), "failures": _tally(failures)}
+    return {"armed": len(clients), "failures": _counts(failures)}
 
 
 def fire(w: Worker, start_ns: int) -> dict[str, Any]:
@@ -140,7 +141,7 @@ def fire(w: Worker, start_ns: int) -> dict[str, Any]:
     return {
         "ok": len(welcome_ns),
         "refused": refused,
-        "failures": _tally(failures),
+        "failures": _counts(failures),
         "welcome_ns": welcome_ns,
         "began_ns": began_ns,
         "issued_ns": issued_ns,
@@ -159,7 +160,7 @@ def watch_close(w: Worker, order: WatchOrder) -> dict[str, Any]:
     codes: list[str] = []
     for c in w.clients:
         notified += _SHUTDOWN in c.stream.error_codes
-        codes += [_code_name(code) for code in c.stream.error_codes if code != _SHUTDOWN]
+        codes += [code_name(code) for code in c.stream.error_codes if code != _SHUTDOWN]
         if not c.closed_ns:
             continue
         if c.closed_ns < order.signal_ns:
@@ -175,23 +176,13 @@ def watch_close(w: Worker, order: WatchOrder) -> dict[str, Any]:
         "closed_before_signal": before_signal,
         "still_open": sum(1 for c in w.clients if not c.closed_ns),
         "closes_ns": closes_ns,
-        "close_reasons": _tally(why),
-        "other_errors": _tally(codes),
+        "close_reasons": _counts(why),
+        "other_errors": _counts(codes),
     }
 
 
-def _code_name(code: int) -> str:
-    try:
-        return ErrorCode(code).name
-    except ValueError:
-        return f"0x{code:04X}"
-
-
-def _tally(items: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        out[item] = out.get(item, 0) + 1
-    return out
+def _counts(items: list[str]) -> dict[str, int]:
+    return dict(Counter(items))
 
 
 #: Orders the worker hands to this module: name -> handler(worker, payload).

@@ -13,6 +13,7 @@ import selectors
 import socket
 import time
 import traceback
+from collections import Counter
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -208,7 +209,7 @@ class Worker:
                 try:
                     c = self._open(spec, order, address)
                 except OSError as exc:
-                    failures.append(_describe(exc))
+                    failures.append(burstload.describe(exc))
                     if exc.errno in (errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL):
                         failures.append(f"stopped: {len(waiting)} clients not attempted")
                         waiting.clear()
@@ -236,7 +237,7 @@ class Worker:
         return {
             "ok": ok,
             "failed": len(failures),
-            "failures": _tally(failures),
+            "failures": dict(Counter(failures)),
             "start_ns": start_ns,
             "end_ns": time.monotonic_ns(),
             "welcome": welcome,
@@ -282,20 +283,6 @@ class Worker:
 def _public(welcome: Any) -> dict[str, Any]:
     fields = ("max_frame", "max_text", "idle_timeout_ms", "out_limit", "slow_timeout_ms", "rate")
     return {f: getattr(welcome, f) for f in fields}
-
-
-def _describe(exc: OSError) -> str:
-    name = errno.errorcode.get(exc.errno or 0, "")
-    if exc.errno in (errno.EMFILE, errno.ENFILE):
-        return f"{name}: open-file limit reached in the load worker"
-    return f"{name or 'error'}: {exc.strerror or exc}"
-
-
-def _tally(items: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        out[item] = out.get(item, 0) + 1
-    return out
 
 
 def worker_main(pipe: Connection, index: int) -> None:

@@ -175,6 +175,14 @@ def is_fatal(code: int) -> bool:
     return (code >> 8) != 0x01
 
 
+def code_name(code: int) -> str:
+    """The registry name of ``code`` (§18), or its hex value if this version does not define it."""
+    try:
+        return ErrorCode(code).name
+    except ValueError:
+        return f"0x{code:04X}"
+
+
 class LeaveReason(enum.IntEnum):
     """Why a member left a room, carried by LEFT (§9.2)."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .constants import DEFAULT_ROOM, PROTOCOL_VERSION, ErrorCode, FrameType, is_fatal
+from .constants import DEFAULT_ROOM, PROTOCOL_VERSION, FrameType, code_name, is_fatal
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +167,7 @@ class Error:
 
     @property
     def code_name(self) -> str:
-        try:
-            return ErrorCode(self.code).name
-        except ValueError:
-            return f"0x{self.code:04X}"
+        return code_name(self.code)
 
 
 @dataclass(frozen=True, slots=True)
