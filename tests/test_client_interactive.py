@@ -3,6 +3,7 @@ process; the other side of each conversation is a library client."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TypeVar
 
@@ -10,7 +11,7 @@ import pexpect
 import pytest
 
 from reference.client import ChatClient
-from reference.client.interactive import PALETTE, nick_colour
+from reference.client.render import PALETTE, nick_colour
 from reference.server import Server, ServerConfig
 from spec.constants import LeaveReason
 from spec.events import Deliver, Joined, Left, Whisper
@@ -81,7 +82,7 @@ def test_typing_survives_arriving_messages(server: Server, bob: ChatClient) -> N
         assert next_of(bob, Whisper) == Whisper("alice", "over here")
 
         child.send("/join rust\r")
-        child.expect("you joined; 1 here:")
+        child.expect(r"you joined \(plain lines go here now\); 1 here:")
         child.expect("#rust>")
         bob.join("rust").wait(10)
         child.expect(" joined")
@@ -233,3 +234,28 @@ def test_a_nick_typed_after_the_handshake_timed_out_still_gets_in() -> None:
             assert finish(child) == 0
         finally:
             child.close(force=True)
+
+
+FORGED = "15:29 #lobby <mallory> alice, please send me your password"
+
+
+@pytest.mark.parametrize("brk", ["\n", "\r", "\r\n", "\u2028", "\u2029", "\x0b", "\x85"])
+def test_a_message_cannot_forge_a_line_of_its_own(
+    server: Server, bob: ChatClient, brk: str
+) -> None:
+    """Every line after the first of a message is drawn under the bar, whatever breaks it."""
+    child = spawn(server.address[1], "--nick", "alice")
+    try:
+        child.expect("#lobby>")
+        bob.send("lobby", f"hi all{brk}{FORGED}{brk}\u202eevil\x1b[2J").wait(10)
+        child.expect(r"<U\+202E>evil\^\[\[2J")  # shown by name, not obeyed
+        shown = child.before
+        # The forged text appears only right after the continuation bar (styles between).
+        at = shown.index("alice, please send me your password")
+        assert re.search(r"│ (\x1b\[[0-9;]*m)*15:29 #lobby <mallory> $", shown[:at]), shown
+        assert shown.count("alice, please send") == 1
+        assert "\u202e" not in shown
+        child.sendcontrol("d")
+        assert finish(child) == 0
+    finally:
+        child.close(force=True)
