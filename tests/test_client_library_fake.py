@@ -298,6 +298,16 @@ def test_next_event_times_out() -> None:
             client.next_event(0.05)
 
 
+def test_an_event_loop_with_a_timeout_ends_when_quiet_and_can_carry_on() -> None:
+    with FakeServer() as server:
+        client, peer = connected(server)
+        with finishing(client, peer):
+            assert list(client.events(0.05)) == []
+            peer.send(Whisper("bob", "late"))
+            assert next(client.events(10)) == Whisper("bob", "late")
+            assert client.ended is None
+
+
 def test_frames_from_many_threads_arrive_whole() -> None:
     threads, each = 4, 150
     with FakeServer() as server:

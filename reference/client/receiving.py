@@ -118,10 +118,15 @@ class Receiving:
         return event
 
     def events(self, timeout: float | None = None) -> Iterator[ServerEvent]:
-        """Every event until (and including) :class:`Disconnected`; each must arrive within
-        ``timeout`` seconds of the previous one, or ClientTimeout is raised."""
+        """Every event until (and including) :class:`Disconnected`, or until ``timeout``
+        seconds pass without one: then the iteration simply ends (the session goes on, and
+        a later call carries on where this one stopped)."""
         while not self._end_taken:
-            yield self.next_event(timeout)
+            try:
+                event = self.next_event(timeout)
+            except ClientTimeout:
+                return
+            yield event
 
     def pending_events(self) -> list[ServerEvent]:
         """The events received so far and not yet taken, without waiting."""
