@@ -3,8 +3,10 @@ and watch what it prints, with a deadline on every wait."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -28,8 +30,6 @@ def server() -> Iterator[Server]:
 
 def free_port() -> int:
     """A loopback port nothing listens on (for 'connection refused')."""
-    import socket
-
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port: int = probe.getsockname()[1]
     return port
@@ -138,3 +138,33 @@ def roster_line(keyword: str, room: str, members: set[str]) -> Callable[[str], b
         return words[1] == room and set(words[3:]) == members
 
     return match
+
+
+@contextlib.contextmanager
+def http_server() -> Iterator[int]:
+    """A loopback listener that answers whatever it is sent as an HTTP server would; yields
+    its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                with contextlib.suppress(OSError):
+                    conn.recv(4096)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()

@@ -15,7 +15,7 @@ from reference.client.render import PALETTE, nick_colour
 from reference.server import Server, ServerConfig
 from spec.constants import LeaveReason
 from spec.events import Deliver, Joined, Left, Whisper
-from tests.client_procs import CLIENT, REPO, free_port, interactive_env, server
+from tests.client_procs import CLIENT, REPO, free_port, http_server, interactive_env, server
 
 __all__ = ["server"]
 
@@ -165,6 +165,16 @@ def test_refused_connection_is_one_line_and_non_zero() -> None:
         assert finish(child) == 3
     finally:
         child.close(force=True)
+
+
+def test_a_peer_that_is_not_chatwire_is_no_connection() -> None:
+    with http_server() as port:
+        child = spawn(port, "--nick", "alice")
+        try:
+            child.expect(f"error: 127.0.0.1:{port} is not a chatwire/1 server")
+            assert finish(child) == 3
+        finally:
+            child.close(force=True)
 
 
 def test_nick_colours_are_stable_and_case_blind() -> None:

@@ -16,6 +16,7 @@ from reference.client import (
     Disconnected,
     EndCause,
     NickRefused,
+    NotChatwireServer,
     RequestFailed,
     ServerError,
     ServerEvent,
@@ -139,6 +140,17 @@ def test_server_closing_during_handshake_is_reported() -> None:
         peer.close()
         with pytest.raises(ConnectionClosed, match="during the handshake"):
             pending(10)
+
+
+def test_a_peer_that_answers_in_another_protocol_is_not_chatwire() -> None:
+    with FakeServer() as server:
+        pending = in_thread(lambda: ChatClient.connect(server.host, server.port, "x"))
+        peer = server.accept()
+        peer.expect(Hello)
+        peer.sock.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        with pytest.raises(NotChatwireServer, match="is not a chatwire/1 server") as failed:
+            pending(10)
+        assert isinstance(failed.value, ConnectFailed)
 
 
 def test_refused_connection_is_connect_failed() -> None:

@@ -66,25 +66,18 @@ def _ask_nick(session: PromptSession[str], view: TerminalView) -> str | None:
 def _register(
     session: PromptSession[str], view: TerminalView, chat: Chat, nick: str | None
 ) -> tuple[ChatClient | None, int]:
-    """Ask for a nick until the server takes one; keep one connection while it is alive."""
+    """Connect first, so a server that is not there is said before any question; then ask
+    for a nick until the server takes one, on one connection while it is alive."""
     end = chat.endpoint
     client: ChatClient | None = None
-    reused = False
+    asked = False  # we waited for the user on this connection: the server may have given up
     retry = 0.5
     while True:
-        if nick is None:
-            nick = _ask_nick(session, view)
-            if nick is None:
-                return None, EXIT_OK
-        if not is_valid_nick(nick):
-            view.error(f"{nick!r} cannot be a nick: use 1 to 32 of A-Z a-z 0-9 _ -")
-            nick = None
-            continue
         if client is None:
             try:
                 client = ChatClient.open(end.host, end.port, timeout=end.timeout,
                                          on_event=chat.on_event)  # fmt: skip
-                reused = False
+                asked = False
             except ConnectFailed as exc:
                 if not chat.reconnect:
                     _stderr(f"error: {exc}")
@@ -94,16 +87,29 @@ def _register(
                 time.sleep(retry)  # back-off while the user waits for the server to come up
                 retry = min(retry * 2, 30.0)
                 continue
+        if nick is None:
+            nick, asked = _ask_nick(session, view), True
+            if nick is None:
+                client.close()
+                return None, EXIT_OK
+        if not is_valid_nick(nick):
+            view.error(f"{nick!r} cannot be a nick: use 1 to 32 of A-Z a-z 0-9 _ -")
+            nick = None
+            continue
         try:
             client.register(nick, end.caps)
         except NickRefused as exc:
             view.error(str(exc))
-            nick, reused = None, True
+            nick = None
             continue
+        except ConnectFailed as exc:  # it answered, but not in chatwire/1
+            client.close()
+            _stderr(f"error: {exc}")
+            return None, EXIT_NO_CONNECTION
         except ClientError as exc:
             client.close()
             client = None
-            if reused:
+            if asked:
                 continue  # the server may have given up on us while we asked: try afresh
             _stderr(f"error: {exc}")
             return None, EXIT_SESSION_ENDED
