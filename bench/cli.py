@@ -16,6 +16,7 @@ from . import (
     fanout,
     overload,
     plot,
+    preflight,
     procstat,
     report,
     shutdown,
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             preset = replace(preset, **{name: value})
     try:
         targets = _targets(args)
+        if args.server is not None:
+            preflight.probe(*parse_address(args.server))
     except ServerError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     pool = Pool(args.workers) if names != ["codec"] else Pool(0)
     ctx = Context(pool, preset, targets, progress)
     started = time.time()
+    interrupted = False
     try:
         for name in names:
             progress.say(f"scenario {name}")
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print("bench: interrupted; partial results follow", file=sys.stderr)
+        interrupted = True
     finally:
         pool.close()
     print(report.tables(ctx.results))
@@ -143,7 +148,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot is not None:
         plot.draw(args.plot, ctx.results, f"chatwire bench ({preset.name})")
         progress.say(f"wrote {args.plot}")
-    return 0
+    failed = [r for r in ctx.results if r.failed]
+    if failed:
+        first = failed[0]
+        print(
+            f"bench: {len(failed)} of {len(ctx.results)} points could not be measured; "
+            f"first: {first.scenario} {first.variant} [{first.server}]: {first.figures['status']}",
+            file=sys.stderr,
+        )
+        return 1
+    return 130 if interrupted else 0
 
 
 def _targets(args: argparse.Namespace) -> list[Target]:

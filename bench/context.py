@@ -28,6 +28,11 @@ class Target:
     args: tuple[str, ...] = ()
 
 
+#: How a point's status starts when the bench could not measure it (a finding, such as a
+#: deadline or a refusal, is not a failure).
+FAILED = ("server failed", "server died", "connect failed")
+
+
 @dataclass
 class Result:
     scenario: str
@@ -35,6 +40,10 @@ class Result:
     params: dict[str, Any]
     server: str
     figures: dict[str, Any]
+
+    @property
+    def failed(self) -> bool:
+        return str(self.figures.get("status", "")).startswith(FAILED)
 
 
 class Progress:
