@@ -269,3 +269,24 @@ def test_a_message_cannot_forge_a_line_of_its_own(
         assert finish(child) == 0
     finally:
         child.close(force=True)
+
+
+STYLES = r"(\x1b\[[0-9;?]*[A-Za-z])*"
+
+
+def test_a_direct_message_shows_as_sent_only_once_accepted(server: Server, bob: ChatClient) -> None:
+    child = spawn(server.address[1], "--nick", "alice")
+    try:
+        child.expect("#lobby>")
+        child.send("/msg nobody hi\r")
+        child.expect("direct message not sent: nobody with that nick is connected")
+        seen = child.before
+        child.send("/msg bob over here\r")
+        child.expect(f"direct to {STYLES}bob{STYLES}\\] {STYLES}<{STYLES}alice{STYLES}> over here")
+        seen += child.before
+        assert next_of(bob, Whisper) == Whisper("alice", "over here")
+        assert not re.search(f"direct to {STYLES}nobody", seen), seen
+        child.sendcontrol("d")
+        assert finish(child) == 0
+    finally:
+        child.close(force=True)

@@ -196,7 +196,7 @@ def test_answers_are_paired_with_requests_in_order() -> None:
             with pytest.raises(RequestFailed):
                 whisper.wait(10)
             assert rooms.wait(10).rooms == (RoomEntry("lobby", 2), RoomEntry("rust", 3))
-            assert not leave.done
+            assert not leave.done()
             peer.send(Left("rust", "alice", LeaveReason.PART))
             assert leave.wait(10).reason == LeaveReason.PART
             assert list(client.joined_rooms) == ["lobby"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import Future
+from typing import Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import FormattedText
@@ -30,7 +32,7 @@ from .errors import (
     InvalidRequest,
     NickRefused,
 )
-from .library import ChatClient
+from .library import ChatClient, Request
 from .render import STYLE
 from .status import EXIT_NO_CONNECTION, EXIT_OK, EXIT_SESSION_ENDED
 from .terminal import ChatOver, TerminalView
@@ -150,9 +152,9 @@ def _converse(session: PromptSession[str], view: TerminalView, chat: Chat) -> in
 
 def _carry_out(view: TerminalView, chat: Chat, command: Command) -> None:
     try:
-        chat.execute(command)
-        if isinstance(command, Message):  # a refusal follows as the server's ERROR
-            view.own_direct(command.nick, chat.endpoint.nick, command.text)
+        request = chat.execute(command)
+        if isinstance(command, Message) and request is not None:
+            _show_when_accepted(view, request, command, chat.endpoint.nick)
     except CommandError as exc:
         view.error(str(exc))
     except InvalidRequest as exc:
@@ -161,6 +163,17 @@ def _carry_out(view: TerminalView, chat: Chat, command: Command) -> None:
         view.error("not connected" + (" (reconnecting)" if chat.reconnect else ""))
     except ClientError:
         pass  # a refused request: the server's ERROR is shown as it arrives
+
+
+def _show_when_accepted(view: TerminalView, request: Request[Any], sent: Message, me: str) -> None:
+    """Show a direct message as sent once the server has accepted it (its ACK); a refusal
+    shows as the server's ERROR instead, so a message nobody got never looks sent."""
+
+    def done(answered: Future[Any]) -> None:
+        if answered.exception() is None:
+            view.own_direct(sent.nick, me, sent.text)
+
+    request.add_done_callback(done)
 
 
 def _stderr(text: str) -> None:

@@ -251,14 +251,14 @@ class Receiving:
             if not self._pending or self._pending[0].kind not in kinds:
                 return  # not an answer we are waiting for (a server fault, or a stray frame)
             request = self._pending.popleft()
-        request._resolve(answer)
+        request.set_result(answer)
 
     def _fail_head(self, error: Error) -> None:
         with self._pending_lock:
             if not self._pending or self._pending[0].kind != error.in_reply_to:
                 return
             request = self._pending.popleft()
-        request._fail(RequestFailed(error))
+        request.set_exception(RequestFailed(error))
 
     def _emit(self, event: ServerEvent) -> None:
         if self._on_event is not None:
@@ -281,7 +281,7 @@ class Receiving:
             self._sock.shutdown(socket.SHUT_RDWR)
         failure = ServerError(error) if error is not None else None
         for request in pending:
-            request._fail(failure or ConnectionClosed(ended.describe(), ended))
+            request.set_exception(failure or ConnectionClosed(ended.describe(), ended))
         for waiter in barriers:
             waiter.set()
         self._emit(ended)
