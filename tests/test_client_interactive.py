@@ -290,3 +290,30 @@ def test_a_direct_message_shows_as_sent_only_once_accepted(server: Server, bob: 
         assert finish(child) == 0
     finally:
         child.close(force=True)
+
+
+def test_joining_again_and_switching_say_where_plain_lines_go(
+    server: Server, bob: ChatClient
+) -> None:
+    child = spawn(server.address[1], "--nick", "alice")
+    try:
+        child.expect("#lobby>")
+        child.send("/join rust\r")
+        child.expect(r"you joined \(plain lines go here now\)")
+        child.expect("#rust>")
+        child.send("/room lobby\r")
+        child.expect("plain lines now go to #lobby")
+        child.expect("#lobby>")
+        child.send("/join Rust\r")
+        child.expect("you are in #rust already; plain lines go there now")
+        child.expect("#rust>")
+        assert "you joined" not in child.before
+        bob.join("rust").wait(10)
+        child.expect(" joined")
+        child.send("said in rust\r")
+        said = next_of(bob, Deliver)
+        assert (said.room, said.text) == ("rust", "said in rust")
+        child.sendcontrol("d")
+        assert finish(child) == 0
+    finally:
+        child.close(force=True)

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from reference.client.commands import HELP
 from reference.server import Server
 from tests.client_procs import REPO, ScriptedClient, server
 
@@ -69,3 +70,10 @@ def test_library_example_runs_and_its_event_loop_ends_when_quiet(server: Server)
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == printed
+
+
+def test_the_command_table_is_the_help_text() -> None:
+    readme = (REPO / "README.md").read_text()
+    table = re.findall(r"^\| `(/[^`]+)` \|", readme, re.MULTILINE)
+    helped = re.findall(r"^  (/\S+(?: [A-Z\[\]]+)*)", HELP, re.MULTILINE)
+    assert table == helped

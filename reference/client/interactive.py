@@ -20,10 +20,20 @@ from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from spec.constants import Capability
-from spec.names import is_valid_nick
+from spec.names import fold, is_valid_nick
 
 from .chat import Chat, Endpoint
-from .commands import HELP, Command, CommandError, Help, Message, Quit, parse
+from .commands import (
+    HELP,
+    Command,
+    CommandError,
+    Help,
+    JoinRoom,
+    Message,
+    Quit,
+    SwitchRoom,
+    parse,
+)
 from .errors import (
     ClientError,
     ConnectFailed,
@@ -152,7 +162,13 @@ def _converse(session: PromptSession[str], view: TerminalView, chat: Chat) -> in
 
 def _carry_out(view: TerminalView, chat: Chat, command: Command) -> None:
     try:
+        if isinstance(command, JoinRoom) and fold(command.room) in chat.rooms:
+            chat.execute(SwitchRoom(command.room))
+            view.notice(f"you are in #{chat.current} already; plain lines go there now")
+            return
         request = chat.execute(command)
+        if isinstance(command, SwitchRoom):
+            view.notice(f"plain lines now go to #{chat.current}")
         if isinstance(command, Message) and request is not None:
             _show_when_accepted(view, request, command, chat.endpoint.nick)
     except CommandError as exc:
