@@ -317,3 +317,23 @@ def test_joining_again_and_switching_say_where_plain_lines_go(
         assert finish(child) == 0
     finally:
         child.close(force=True)
+
+
+def test_ctrl_c_clears_a_half_typed_line_and_leaves_from_an_empty_one(
+    server: Server, bob: ChatClient
+) -> None:
+    child = spawn(server.address[1], "--nick", "alice")
+    try:
+        child.expect("#lobby>")
+        child.send("half typed")
+        child.expect("typed")
+        child.sendcontrol("c")  # the line is erased in place: the same prompt runs on
+        child.send("fresh\r")
+        assert next_of(bob, Deliver).text == "fresh"
+        child.expect("> fresh")
+        child.expect("#lobby>")
+        child.sendcontrol("c")
+        assert finish(child) == 0
+        assert next_of(bob, Left) == Left("lobby", "alice", LeaveReason.QUIT, "bye")
+    finally:
+        child.close(force=True)

@@ -17,6 +17,7 @@ from typing import Any
 from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from spec.constants import Capability
@@ -46,6 +47,18 @@ from .library import ChatClient, Request
 from .render import STYLE
 from .status import EXIT_NO_CONNECTION, EXIT_OK, EXIT_SESSION_ENDED
 from .terminal import ChatOver, TerminalView
+
+KEYS = KeyBindings()
+
+
+@KEYS.add("c-c")
+def _clear_or_leave(event: KeyPressEvent) -> None:
+    """Ctrl-C clears a half-typed line, as in irssi and weechat; on an empty line it leaves."""
+    buffer = event.app.current_buffer
+    if buffer.text:
+        buffer.reset()
+    else:
+        event.app.exit(exception=KeyboardInterrupt())
 
 
 def run(host: str, port: int, nick: str | None, reconnect: bool, timeout: float) -> int:
@@ -136,7 +149,9 @@ def _converse(session: PromptSession[str], view: TerminalView, chat: Chat) -> in
 
     while not chat.over.is_set():
         try:
-            line = session.prompt(prompt_text, style=STYLE, pre_run=view.prompt_started)
+            line = session.prompt(
+                prompt_text, style=STYLE, pre_run=view.prompt_started, key_bindings=KEYS
+            )
         except ChatOver:
             break
         except (EOFError, KeyboardInterrupt):
