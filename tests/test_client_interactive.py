@@ -4,7 +4,9 @@ process; the other side of each conversation is a library client."""
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pexpect
@@ -337,3 +339,37 @@ def test_ctrl_c_clears_a_half_typed_line_and_leaves_from_an_empty_one(
         assert next_of(bob, Left) == Left("lobby", "alice", LeaveReason.QUIT, "bye")
     finally:
         child.close(force=True)
+
+
+def test_no_server_is_said_before_a_nick_is_asked_for() -> None:
+    port = free_port()
+    child = spawn(port)
+    try:
+        child.expect(f"error: cannot connect to 127.0.0.1:{port}: Connection refused")
+        assert "nick" not in child.before
+        assert finish(child) == 3
+    finally:
+        child.close(force=True)
+
+
+def test_make_client_ends_without_a_make_error_when_the_server_shuts_down(
+    tmp_path: Path,
+) -> None:
+    stamp = tmp_path / "venv-ready"  # newer than pyproject.toml: make builds no virtualenv
+    stamp.touch()
+    with Server(ServerConfig(host="127.0.0.1", port=0)) as server:
+        variables = [f"PORT={server.address[1]}", f"PY={sys.executable}", f"STAMP={stamp}"]
+        child = pexpect.spawn(
+            "make", ["--no-print-directory", "client", *variables], cwd=str(REPO),
+            env=interactive_env(), dimensions=(30, 120), encoding="utf-8", timeout=20,
+        )  # fmt: skip
+        try:
+            child.expect("your nick:")
+            child.send("alice\r")
+            child.expect("#lobby>")
+            server.shutdown()
+            child.expect("the server is shutting down")
+            assert finish(child) == 0
+            assert "Error" not in child.before
+        finally:
+            child.close(force=True)
