@@ -168,3 +168,58 @@ def http_server() -> Iterator[int]:
         stop.set()
         thread.join(5)
         listener.close()
+
+
+class Relay:
+    """A loopback TCP relay to ``target``: ``cut()`` breaks every connection through it, and
+    while ``down`` is set it closes new connections at once (a server that is away)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.down = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.port: int = self.listener.getsockname()[1]
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                near, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            if self.down.is_set():
+                near.close()
+                continue
+            far = socket.create_connection(self.target, timeout=5)
+            far.settimeout(None)
+            with self._lock:
+                self._socks += [near, far]
+            for a, b in ((near, far), (far, near)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def cut(self) -> None:
+        with self._lock:
+            socks, self._socks = self._socks, []
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.listener.close()
+        self.cut()

@@ -17,7 +17,15 @@ from reference.client.render import PALETTE, nick_colour
 from reference.server import Server, ServerConfig
 from spec.constants import LeaveReason
 from spec.events import Deliver, Joined, Left, Whisper
-from tests.client_procs import CLIENT, REPO, free_port, http_server, interactive_env, server
+from tests.client_procs import (
+    CLIENT,
+    REPO,
+    Relay,
+    free_port,
+    http_server,
+    interactive_env,
+    server,
+)
 
 __all__ = ["server"]
 
@@ -373,3 +381,32 @@ def test_make_client_ends_without_a_make_error_when_the_server_shuts_down(
             assert "Error" not in child.before
         finally:
             child.close(force=True)
+
+
+@pytest.mark.timeout(90)
+def test_lines_typed_while_reconnecting_are_sent_after_the_rejoin(
+    server: Server, bob: ChatClient
+) -> None:
+    relay = Relay(server.address)
+    child = spawn(relay.port, "--nick", "alice", "--reconnect")
+    try:
+        child.expect("#lobby>")
+        assert next_of(bob, Joined) == Joined("lobby", "alice")
+        relay.down.set()
+        relay.cut()
+        child.expect("reconnecting in")
+        assert next_of(bob, Left).nick == "alice"
+        child.send("typed while away\r")
+        child.expect(r"not connected: sent once reconnected \(1 waiting\)")
+        child.send("and this\r")
+        child.expect(r"\(2 waiting\)")
+        relay.down.clear()
+        child.expect("back in #lobby")
+        child.expect("sent the 2 lines typed while reconnecting")
+        assert next_of(bob, Deliver).text == "typed while away"
+        assert next_of(bob, Deliver).text == "and this"
+        child.sendcontrol("d")
+        assert finish(child) == 0
+    finally:
+        child.close(force=True)
+        relay.close()

@@ -34,6 +34,7 @@ from .errors import (
     ConnectionClosed,
     Disconnected,
     EndCause,
+    InvalidRequest,
     RequestFailed,
 )
 from .library import ChatClient, Request, ServerEvent
@@ -79,6 +80,9 @@ class Chat:
         self.rooms: list[str] = []
         self.current: str | None = None
         self._joining: set[str] = set()
+        #: Lines typed while reconnecting, sent in order once back in the rooms.
+        self._held: list[Say | Message] = []
+        self._reconnecting = False
         self._quitting = threading.Event()
         self.over = threading.Event()
         self.ended: Disconnected | None = None
@@ -146,7 +150,50 @@ class Chat:
             self.ended = ended
             self.over.set()
             self._live.notify_all()
+            lost, self._held = len(self._held), []
+        if lost:
+            self.frontend.notice(f"{_lines(lost)} typed while reconnecting {_were(lost)} not sent")
         self.frontend.over(ended)
+
+    # -- lines typed while reconnecting -----------------------------------------------------
+
+    def hold_if_reconnecting(self, command: Say | Message) -> int:
+        """While reconnecting (or while earlier lines still wait), keep ``command`` to send
+        once back in the rooms; how many now wait, or 0 if it is to be carried out now."""
+        with self._lock:
+            if not self._reconnecting and not self._held:
+                return 0
+            self._held.append(command)
+            return len(self._held)
+
+    def hold(self, command: Say | Message) -> int:
+        """Keep ``command`` for after the reconnect (the session has just been found lost)."""
+        with self._lock:
+            self._held.append(command)
+            return len(self._held)
+
+    def _send_held(self) -> None:
+        """Send what was typed while reconnecting, oldest first; a line stays held until it
+        is on the wire, so nothing typed meanwhile overtakes it."""
+        sent = 0
+        while True:
+            with self._lock:
+                if not self._held:
+                    self._reconnecting = False
+                    break
+                command = self._held[0]
+            try:
+                self.execute(command)
+            except ConnectionClosed:
+                return  # lost again: the next reconnect sends the rest
+            except (CommandError, InvalidRequest) as exc:
+                self.frontend.notice(f"a line typed while reconnecting was not sent: {exc}")
+            else:
+                sent += 1
+            with self._lock:
+                self._held.pop(0)
+        if sent:
+            self.frontend.notice(f"sent the {_lines(sent)} typed while reconnecting")
 
     # -- commands (input thread) ------------------------------------------------------------
 
@@ -216,6 +263,7 @@ class Chat:
 
     def _reconnect(self) -> None:
         with self._live:
+            self._reconnecting = True
             old, self._client = self._client, None
             rooms, current = list(self.rooms), self.current
         if old is not None:
@@ -241,10 +289,11 @@ class Chat:
             return
         self._adopt(client)
         self.frontend.connected(client, again=True)
-        self._restore(client, rooms, current)
+        if self._restore(client, rooms, current):
+            self._send_held()
 
-    def _restore(self, client: ChatClient, rooms: list[str], current: str | None) -> None:
-        """Be in the rooms we were in before, and no other."""
+    def _restore(self, client: ChatClient, rooms: list[str], current: str | None) -> bool:
+        """Be in the rooms we were in before, and no other; False if lost again meanwhile."""
         assert client.welcome is not None
         try:
             for room in rooms:
@@ -253,8 +302,17 @@ class Chat:
             if client.welcome.room not in rooms:
                 self._leave(client, client.welcome.room)
         except ClientError:
-            return  # lost again: the next Disconnected starts over
+            return False  # lost again: the next Disconnected starts over
         with self._lock:
             if current in self.rooms:
                 self.current = current
         self.frontend.notice("back in " + (", ".join(f"#{r}" for r in self.rooms) or "no room"))
+        return True
+
+
+def _lines(count: int) -> str:
+    return "line" if count == 1 else f"{count} lines"
+
+
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"

@@ -32,6 +32,7 @@ from .commands import (
     JoinRoom,
     Message,
     Quit,
+    Say,
     SwitchRoom,
     parse,
 )
@@ -176,6 +177,9 @@ def _converse(session: PromptSession[str], view: TerminalView, chat: Chat) -> in
 
 
 def _carry_out(view: TerminalView, chat: Chat, command: Command) -> None:
+    if isinstance(command, Say | Message) and (waiting := chat.hold_if_reconnecting(command)):
+        _say_held(view, waiting)
+        return
     try:
         if isinstance(command, JoinRoom) and fold(command.room) in chat.rooms:
             chat.execute(SwitchRoom(command.room))
@@ -191,9 +195,18 @@ def _carry_out(view: TerminalView, chat: Chat, command: Command) -> None:
     except InvalidRequest as exc:
         view.error(f"cannot send that: {exc}")
     except ConnectionClosed:
-        view.error("not connected" + (" (reconnecting)" if chat.reconnect else ""))
+        if chat.reconnect and isinstance(command, Say | Message):
+            _say_held(view, chat.hold(command))
+        else:
+            view.error(
+                "not connected" + ("; reconnecting" if chat.reconnect else "") + ": not done"
+            )
     except ClientError:
         pass  # a refused request: the server's ERROR is shown as it arrives
+
+
+def _say_held(view: TerminalView, waiting: int) -> None:
+    view.notice(f"not connected: sent once reconnected ({waiting} waiting)")
 
 
 def _show_when_accepted(view: TerminalView, request: Request[Any], sent: Message, me: str) -> None:
