@@ -410,3 +410,27 @@ def test_lines_typed_while_reconnecting_are_sent_after_the_rejoin(
     finally:
         child.close(force=True)
         relay.close()
+
+
+def test_a_line_longer_than_max_text_goes_as_several_messages() -> None:
+    config = ServerConfig(host="127.0.0.1", port=0, max_text=40)
+    with Server(config) as server, ChatClient.connect(*server.address, "bob") as bob:
+        child = spawn(server.address[1], "--nick", "alice")
+        try:
+            child.expect("#lobby>")
+            line = "naïve café " * 9  # 117 characters, 135 bytes
+            child.send(line + "\r")
+            got = ""
+            while got != line:
+                said = next_of(bob, Deliver)
+                assert len(said.text.encode()) <= 40 and said.sender == "alice"
+                got += said.text
+            child.send("/msg bob " + line.strip() + "\r")
+            child.expect("direct to")
+            got = ""
+            while got != line.strip():
+                got += next_of(bob, Whisper).text
+            child.sendcontrol("d")
+            assert finish(child) == 0
+        finally:
+            child.close(force=True)

@@ -1,9 +1,13 @@
-"""What the interactive client draws for text from others: nothing that moves the cursor."""
+"""What the interactive client draws for text from others (nothing that moves the cursor), and
+how it splits a text too long for the server."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from reference.client.chat import split_text
 from reference.client.render import CONTINUED, clean, event_lines, message_lines
 from spec.events import Deliver, Left
 
@@ -45,3 +49,17 @@ def test_a_quit_message_stays_on_one_line() -> None:
     )
     text = "".join(text for _, text, *_ in line)
     assert "\n" not in text and "bye ⏎ 12:00" in text
+
+
+@given(st.text(max_size=300), st.integers(min_value=4, max_value=64))
+def test_split_text_cuts_between_characters_within_the_limit(text: str, limit: int) -> None:
+    pieces = split_text(text, limit)
+    assert "".join(pieces) == text
+    assert all(len(p.encode()) <= limit for p in pieces)
+    assert len(pieces) == 1 or all(pieces)
+
+
+def test_split_text_prefers_a_space_near_the_limit() -> None:
+    assert split_text("aaaa bbbb cccc", 10) == ["aaaa bbbb ", "cccc"]
+    assert split_text("ééééé", 4) == ["éé", "éé", "é"]  # two bytes each: never half of one
+    assert split_text("short", 100) == ["short"]

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, assert_never
 
 from spec.constants import ErrorCode
-from spec.events import Roster
+from spec.events import Ack, Roster
 from spec.names import fold
 
 from .commands import (
     Command,
     CommandError,
+    Help,
     JoinRoom,
     LeaveRoom,
     ListRooms,
     Message,
+    Quit,
     Say,
     SwitchRoom,
     WhoIs,
@@ -197,30 +199,39 @@ class Chat:
 
     # -- commands (input thread) ------------------------------------------------------------
 
-    def execute(self, command: Command) -> Request[Any] | None:
-        """Carry out a command; raises CommandError, ConnectionClosed, InvalidRequest."""
+    def execute(self, command: Command) -> list[Request[Ack]]:
+        """Carry out a command; raises CommandError, ConnectionClosed, InvalidRequest.
+
+        A message longer than the server's ``max_text`` goes as several, split at character
+        boundaries (at a space when one is near the limit); their requests are returned.
+        """
         client = self.client
-        if isinstance(command, Say):
-            return client.send(self._current_or_fail(), command.text)
-        if isinstance(command, Message):
-            return client.direct(command.nick, command.text)
-        if isinstance(command, JoinRoom):
-            self._join(client, command.room)
-        elif isinstance(command, LeaveRoom):
-            self._leave(client, command.room or self._current_or_fail())
-        elif isinstance(command, SwitchRoom):
-            room = fold(command.room)
-            with self._lock:
-                if room not in self.rooms:
-                    raise CommandError(f"you are not in #{room}: /join {room} first")
-                self.current = room
-        elif isinstance(command, WhoIs):
-            client.who(command.room or self._current_or_fail())
-        elif isinstance(command, ListRooms):
-            client.rooms()
-        else:
-            raise CommandError(f"{type(command).__name__} is the front end's to handle")
-        return None
+        limit = client.welcome.max_text if client.welcome is not None else 0
+        match command:
+            case Say(text):
+                room = self._current_or_fail()
+                return [client.send(room, part) for part in split_text(text, limit)]
+            case Message(nick, text):
+                return [client.direct(nick, part) for part in split_text(text, limit)]
+            case JoinRoom(room):
+                self._join(client, room)
+            case LeaveRoom(room):
+                self._leave(client, room or self._current_or_fail())
+            case SwitchRoom(room):
+                room = fold(room)
+                with self._lock:
+                    if room not in self.rooms:
+                        raise CommandError(f"you are not in #{room}: /join {room} first")
+                    self.current = room
+            case WhoIs(room):
+                client.who(room or self._current_or_fail())
+            case ListRooms():
+                client.rooms()
+            case Help() | Quit():
+                raise CommandError(f"{type(command).__name__} is the front end's to handle")
+            case _:
+                assert_never(command)
+        return []
 
     def _current_or_fail(self) -> str:
         current = self.current
@@ -308,6 +319,24 @@ class Chat:
                 self.current = current
         self.frontend.notice("back in " + (", ".join(f"#{r}" for r in self.rooms) or "no room"))
         return True
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """``text`` in pieces of at most ``limit`` UTF-8 bytes, cut between characters (after the
+    last space when it lies in the piece's second half); joined, they are ``text`` again.
+    A limit too small for any character leaves the text whole (the server will refuse it)."""
+    if len(text.encode()) <= limit or limit < 4:
+        return [text]
+    pieces: list[str] = []
+    while text:
+        end = len(text.encode()[:limit].decode(errors="ignore"))  # whole characters only
+        if end < len(text):
+            space = text.rfind(" ", 0, end)
+            if space >= end // 2:
+                end = space + 1
+        pieces.append(text[:end])
+        text = text[end:]
+    return pieces
 
 
 def _lines(count: int) -> str:

@@ -10,9 +10,9 @@ output. The client asks for ECHO, so our own room messages come back in the room
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from concurrent.futures import Future
-from typing import Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import FormattedText
@@ -21,6 +21,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from spec.constants import Capability
+from spec.events import Ack
 from spec.names import fold, is_valid_nick
 
 from .chat import Chat, Endpoint
@@ -185,11 +186,11 @@ def _carry_out(view: TerminalView, chat: Chat, command: Command) -> None:
             chat.execute(SwitchRoom(command.room))
             view.notice(f"you are in #{chat.current} already; plain lines go there now")
             return
-        request = chat.execute(command)
+        requests = chat.execute(command)
         if isinstance(command, SwitchRoom):
             view.notice(f"plain lines now go to #{chat.current}")
-        if isinstance(command, Message) and request is not None:
-            _show_when_accepted(view, request, command, chat.endpoint.nick)
+        if isinstance(command, Message):
+            _show_when_accepted(view, requests, command, chat.endpoint.nick)
     except CommandError as exc:
         view.error(str(exc))
     except InvalidRequest as exc:
@@ -209,15 +210,25 @@ def _say_held(view: TerminalView, waiting: int) -> None:
     view.notice(f"not connected: sent once reconnected ({waiting} waiting)")
 
 
-def _show_when_accepted(view: TerminalView, request: Request[Any], sent: Message, me: str) -> None:
-    """Show a direct message as sent once the server has accepted it (its ACK); a refusal
-    shows as the server's ERROR instead, so a message nobody got never looks sent."""
+def _show_when_accepted(
+    view: TerminalView, requests: list[Request[Ack]], sent: Message, me: str
+) -> None:
+    """Show a direct message as sent once the server has accepted it (every piece ACKed); a
+    refusal shows as the server's ERROR instead, so a message nobody got never looks sent."""
+    left = [len(requests)]
+    lock = threading.Lock()
 
-    def done(answered: Future[Any]) -> None:
-        if answered.exception() is None:
-            view.own_direct(sent.nick, me, sent.text)
+    def done(answered: Future[Ack]) -> None:
+        if answered.exception() is not None:
+            return
+        with lock:
+            left[0] -= 1
+            if left[0]:
+                return
+        view.own_direct(sent.nick, me, sent.text)
 
-    request.add_done_callback(done)
+    for request in requests:
+        request.add_done_callback(done)
 
 
 def _stderr(text: str) -> None:
