@@ -296,6 +296,7 @@ def test_a_direct_message_shows_as_sent_only_once_accepted(server: Server, bob: 
         seen += child.before
         assert next_of(bob, Whisper) == Whisper("alice", "over here")
         assert not re.search(f"direct to {STYLES}nobody", seen), seen
+        child.expect("#lobby>")
         child.sendcontrol("d")
         assert finish(child) == 0
     finally:
@@ -323,6 +324,8 @@ def test_joining_again_and_switching_say_where_plain_lines_go(
         child.send("said in rust\r")
         said = next_of(bob, Deliver)
         assert (said.room, said.text) == ("rust", "said in rust")
+        child.expect("> said in rust")
+        child.expect("#rust>")
         child.sendcontrol("d")
         assert finish(child) == 0
     finally:
@@ -430,7 +433,35 @@ def test_a_line_longer_than_max_text_goes_as_several_messages() -> None:
             got = ""
             while got != line.strip():
                 got += next_of(bob, Whisper).text
+            child.expect("#lobby>")
             child.sendcontrol("d")
             assert finish(child) == 0
         finally:
             child.close(force=True)
+
+
+def test_tab_completes_commands_rooms_and_nicks(server: Server, bob: ChatClient) -> None:
+    child = spawn(server.address[1], "--nick", "alice")
+    try:
+        child.expect("#lobby>")
+        child.send("/jo\t")
+        child.expect(f"/jo{STYLES}in")  # drawn as what it adds to what was typed
+        child.send("rust\r")
+        child.expect(r"you joined \(plain lines")
+        child.expect("#rust>")
+        child.send("/room #lo\t")
+        child.expect("bby")  # completed (in the prompt's own time: wait before Enter)
+        child.send("\r")
+        child.expect("plain lines now go to #lobby")
+        child.expect("#lobby>")
+        child.send("b\t")
+        child.expect("ob")
+        child.send(" hi\r")
+        said = next_of(bob, Deliver)
+        assert (said.room, said.text) == ("lobby", "bob hi")
+        child.expect("> bob hi")
+        child.expect("#lobby>")
+        child.sendcontrol("d")
+        assert finish(child) == 0
+    finally:
+        child.close(force=True)

@@ -37,6 +37,7 @@ from .commands import (
     SwitchRoom,
     parse,
 )
+from .completion import ChatCompleter
 from .errors import (
     ClientError,
     ConnectFailed,
@@ -149,10 +150,16 @@ def _converse(session: PromptSession[str], view: TerminalView, chat: Chat) -> in
         room = chat.current
         return FormattedText([("class:prompt", f"#{room}> " if room else "(no room)> ")])
 
+    completer = ChatCompleter(view.directory, lambda: chat.current)
     while not chat.over.is_set():
         try:
             line = session.prompt(
-                prompt_text, style=STYLE, pre_run=view.prompt_started, key_bindings=KEYS
+                prompt_text,
+                style=STYLE,
+                pre_run=view.prompt_started,
+                key_bindings=KEYS,
+                completer=completer,
+                complete_while_typing=False,
             )
         except ChatOver:
             break

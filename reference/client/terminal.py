@@ -14,6 +14,7 @@ from spec.events import Roster
 
 from . import render
 from .chat import Chat
+from .completion import Directory
 from .errors import Disconnected
 from .library import ChatClient, ServerEvent
 from .render import STYLE
@@ -45,6 +46,7 @@ class TerminalView:
         self._over = False
         self.chat: Chat | None = None
         self.max_text: int | None = None
+        self.directory = Directory()
 
     def print(self, *lines: StyleAndTextTuples) -> None:
         with self._print_lock:
@@ -99,6 +101,8 @@ class TerminalView:
         assert client.welcome is not None
         self.max_text = client.welcome.max_text
         roster = client.welcome_roster
+        if roster is not None:
+            self.directory.learn(roster)
         members = render.members(roster.members) if roster is not None else []
         line = [
             *render.stamp(),
@@ -118,6 +122,7 @@ class TerminalView:
                 self._show(event)
 
     def show(self, event: ServerEvent) -> None:
+        self.directory.learn(event)
         with self._lock:
             if not self._ready:
                 self._held.append(event)
