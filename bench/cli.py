@@ -80,6 +80,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the scaling curves")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument(
+        "--wide", action="store_true", help="every column (tables fit 100 columns otherwise)"
+    )
     return p
 
 
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         interrupted = True
     finally:
         pool.close()
-    print(report.tables(ctx.results))
+    print(report.tables(ctx.results, None if args.wide else report.WIDTH))
     options = {
         "argv": sys.argv[1:] if argv is None else argv,
         "scenarios": names,

@@ -10,10 +10,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import harness, metrics
+from . import harness, metrics, report
 from .harness import Layout, Pool
 from .orders import ClientSpec, RunOrder
 from .presets import Preset
+from .result import Result
 from .servers import Server, ServerError, attach, start
 
 
@@ -26,24 +27,6 @@ class Target:
     address: str | None = None
     pid: int | None = None
     args: tuple[str, ...] = ()
-
-
-#: How a point's status starts when the bench could not measure it (a finding, such as a
-#: deadline or a refusal, is not a failure).
-FAILED = ("server failed", "server died", "connect failed")
-
-
-@dataclass
-class Result:
-    scenario: str
-    variant: str
-    params: dict[str, Any]
-    server: str
-    figures: dict[str, Any]
-
-    @property
-    def failed(self) -> bool:
-        return str(self.figures.get("status", "")).startswith(FAILED)
 
 
 class Progress:
@@ -96,9 +79,8 @@ class Context:
         result = Result(scenario, variant, params, server, figures)
         self.results.append(result)
         shown = ", ".join(f"{k}={v}" for k, v in params.items())
-        rate = figures.get("deliveries_per_s")
-        note = f"{rate:,.0f} deliveries/s" if rate else figures.get("status", "")
         load = figures["load_1m"]
+        note = report.headline(result)
         self.progress.say(f"{scenario} {variant} {shown} [{server}]: {note} (load {load:.1f})")
         return result
 

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from bench import capacity, plot, procstat
-from bench.context import Result
 from bench.dialects import ChatwireStream, LineStream, MessageMaker, RawStream
 from bench.report import TITLES, ratios, tables
+from bench.result import Result
 from bench.servers import ServerError, parse_address
 from spec.codec import decode_frame, encode
 from spec.decoder import FrameSplitter

@@ -1,0 +1,93 @@
+"""The bench's tables: oriented ratios, a width limit, what cannot be measured, footnotes."""
+
+from __future__ import annotations
+
+from bench import metrics, procstat
+from bench.report import (
+    COLUMNS,
+    DISTURBED_NOTE,
+    NOT_MEASURED,
+    WIDTH,
+    advantages,
+    headline,
+    ratios,
+    tables,
+)
+from bench.result import Result
+
+
+def fanout(server: str, n: int, **figures: float | None) -> Result:
+    params = {"N": n, "messages": 1000, "pace_hz": 0.0}
+    every = {c.key: 1.0 for c in COLUMNS["fanout"]}
+    return Result("fanout", "flood", params, server, {**every, **figures, "status": "complete"})
+
+
+def test_ratio_rows_say_how_many_times_better_whichever_way_a_figure_points() -> None:
+    results = [
+        fanout("reference", 4, deliveries_per_s=300.0, lat_p99_ms=2.0, cpu_us_per_delivery=None),
+        fanout("naive", 4, deliveries_per_s=100.0, lat_p99_ms=8.0, cpu_us_per_delivery=3.0),
+        fanout("redis", 4, deliveries_per_s=600.0, lat_p99_ms=1.0, cpu_us_per_delivery=1.0),
+    ]
+    better = advantages(results)[0]
+    # A rate 3 times higher and a latency 4 times lower are both "4x/3x better" ...
+    assert better["naive"]["deliveries_per_s"] == 3.0 and better["naive"]["lat_p99_ms"] == 4.0
+    # ... and any other server (a baseline added later, say) gets its row by the same rule.
+    assert better["redis"]["deliveries_per_s"] == 0.5 and better["redis"]["lat_p99_ms"] == 0.5
+    assert "cpu_us_per_delivery" not in better["naive"]  # not measured on one side
+    assert ratios(results)[0]["naive"]["lat_p99_ms"] == 0.25  # the JSON keeps the quotient
+    text = tables(results)
+    assert "  vs naive" in text and "  vs redis" in text and "4.00x" in text
+    assert "above 1 better" in text
+
+
+def test_tables_fit_100_columns_unless_wide() -> None:
+    results = [fanout(s, n, deliveries_per_s=123456789.0) for n in (1, 1000) for s in ("a", "b")]
+    narrow = tables(results)
+    assert max(len(line) for line in narrow.splitlines()) <= WIDTH
+    assert "left out to fit: point messages, point pace_hz" in narrow and "--wide" in narrow
+    assert "N=1000  " in narrow and "messages=1000" not in narrow
+    wide = tables(results, None)
+    assert all(c.title in wide for c in COLUMNS["fanout"]) and "left out" not in wide
+    assert "N=1000 messages=1000 pace_hz=0.0" in wide
+
+
+def test_point_labels_keep_every_parameter_that_tells_rows_apart() -> None:
+    results = [
+        Result("slow-consumer", "members", {"N": 16, "messages": 9, "stalled": s}, "ref", {})
+        for s in (0, 1)
+    ]
+    text = tables(results)
+    assert "N=16 messages=9 stalled=0" in text and "N=16 messages=9 stalled=1" in text
+
+
+def test_what_cannot_be_measured_shows_as_a_dash() -> None:
+    assert metrics.server_figures(_sample(0.0), _sample(0.0), 500)["cpu_us_per_delivery"] is None
+    one_tick = metrics.server_figures(_sample(0.0), _sample(procstat.TICK_S), 500)
+    assert one_tick["cpu_us_per_delivery"] is None  # one tick: a rounding, not a figure
+    enough = metrics.server_figures(_sample(0.0), _sample(1.0), 500)
+    assert enough["cpu_us_per_delivery"] == 2000.0
+    text = tables([fanout("reference", 1, cpu_us_per_delivery=None), fanout("naive", 1)])
+    assert f"  {NOT_MEASURED}" in text and "0.00" not in text and "0.00x" not in text
+
+
+def test_progress_says_each_scenarios_own_leading_figure() -> None:
+    r = Result("connections", "idle", {"clients": 10}, "reference", {"connected": 10})
+    r.figures["status"] = "complete"
+    assert headline(r) == "connected 10"
+    r.figures["status"] = "limit: EMFILE"
+    assert headline(r) == "connected 10; limit: EMFILE"
+
+
+def test_footnotes_explain_the_stalled_column_and_mark_disturbed_points() -> None:
+    figures = {"stalled_told": "no ERROR", "status": "complete"}
+    calm = Result("slow-consumer", "members", {"N": 2}, "reference", dict(figures))
+    busy = Result("slow-consumer", "members", {"N": 3}, "reference", {**figures, "disturbed": 1})
+    text = " ".join(tables([calm, busy]).split())  # footnotes are wrapped
+    assert "stalled was told: the ERROR codes the stalled member found" in text
+    assert "'no ERROR' = the server closed it without saying why" in text
+    assert "reference*" in text and DISTURBED_NOTE.split(":")[0] in text
+    assert "reference*" not in tables([calm])
+
+
+def _sample(cpu_s: float) -> procstat.ProcSample:
+    return procstat.ProcSample(cpu_s=cpu_s, rss_kib=1000, threads=1)
