@@ -13,6 +13,7 @@ from typing import Any
 from . import harness, metrics, report
 from .harness import Layout, Pool
 from .orders import ClientSpec, RunOrder
+from .otherload import OtherLoad
 from .presets import Preset
 from .result import Result
 from .servers import Server, ServerError, attach, start
@@ -48,7 +49,13 @@ class Context:
     targets: list[Target]
     progress: Progress
     results: list[Result] = field(default_factory=list)
+    load: OtherLoad = field(default_factory=OtherLoad)
     _serial: int = 0
+
+    def __post_init__(self) -> None:
+        for proc in self.pool.procs:
+            if proc.pid is not None:
+                self.load.watch(proc.pid)
 
     def unique(self, prefix: str) -> str:
         """A short name unused in this run (rooms and nicks on a server we may not own)."""
@@ -59,10 +66,15 @@ class Context:
     def server(self, target: Target, extra: tuple[str, ...] = ()) -> Iterator[Server]:
         """The target's server for one point: a fresh process, or the one given."""
         if target.address is not None:
-            yield attach(target.address, target.pid)
+            attached = attach(target.address, target.pid)
+            if attached.pid is not None:
+                self.load.watch(attached.pid, from_now=True)
+            yield attached
             return
         assert target.kind is not None
         server = start(target.kind, [*target.args, *extra] if target.kind == "reference" else [])
+        if server.pid is not None:
+            self.load.watch(server.pid)
         try:
             yield server
         finally:
@@ -73,15 +85,18 @@ class Context:
     def record(
         self, scenario: str, variant: str, params: dict[str, Any], server: str, figures: Any
     ) -> Result:
-        # The machine is shared: the 1-minute load average beside each point tells which
-        # figures were taken while something else was running.
+        # The machine is shared: what other processes took while the point ran marks the
+        # figures taken while something else was running (the load average counts ours too).
         figures.setdefault("load_1m", os.getloadavg()[0])
+        figures.update(self.load.point())
         result = Result(scenario, variant, params, server, figures)
         self.results.append(result)
         shown = ", ".join(f"{k}={v}" for k, v in params.items())
-        load = figures["load_1m"]
         note = report.headline(result)
-        self.progress.say(f"{scenario} {variant} {shown} [{server}]: {note} (load {load:.1f})")
+        others = f"others {figures['other_cpu_cores']:.1f} cores" + (
+            ", disturbed" if figures["disturbed"] else ""
+        )
+        self.progress.say(f"{scenario} {variant} {shown} [{server}]: {note} ({others})")
         return result
 
     def measure(

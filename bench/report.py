@@ -155,8 +155,9 @@ TITLES = {
 NOTES = {
     "slow-consumer": [
         "stalled was told: the ERROR codes the stalled member found at the end of its stream "
-        "when it read it after the run (§12.2 asks for SLOW_CONSUMER before the close); "
-        "'no ERROR' = the server closed it without saying why, — = it was never cut",
+        "when it read it after the run; 'no ERROR' = it found none, which is usual: a server "
+        "tries SLOW_CONSUMER without blocking and then closes (§12.2), and the member's full "
+        "buffers seldom leave room for it; — = it was never cut",
     ],
 }
 RATIO_NOTE = (
@@ -236,19 +237,32 @@ def headline(r: Result) -> str:
     return shown if status == "complete" else f"{shown}; {status}"
 
 
-def _point_labels(params: list[dict[str, Any]], narrow: bool) -> tuple[list[str], list[str]]:
-    """Each point's label, and the parameters left out of them: narrow, the fewest leading
-    parameters that still tell the points apart."""
+def _point_labels(
+    params: list[dict[str, Any]], narrow: bool
+) -> tuple[list[str], dict[str, Any], list[str]]:
+    """Each point's label; the parameters every point shares (said once, in the title); and
+    the parameters left out of the labels: narrow, those the points can be told apart
+    without (the last first)."""
     names = list(params[0]) if params else []
-    keep = len(names)
+    shared = {k: params[0][k] for k in names if all(p.get(k) == params[0][k] for p in params)}
+    if len({repr(p) for p in params}) == 1:
+        shared = {}  # one point: its own label says it all
+    varying = [k for k in names if k not in shared]
+
+    def distinct(keys: list[str]) -> bool:
+        return len({repr([p.get(k) for k in keys]) for p in params}) == len(
+            {repr(p) for p in params}
+        )
+
+    hidden: list[str] = []
     if narrow:
-        distinct = {repr(p) for p in params}
-        for k in range(1, len(names) + 1):
-            if len({repr(list(p.items())[:k]) for p in params}) == len(distinct):
-                keep = k
-                break
-    labels = [" ".join(f"{k}={v}" for k, v in list(p.items())[:keep]) for p in params]
-    return labels, names[keep:]
+        for name in reversed(varying):
+            rest = [k for k in varying if k != name and k not in hidden]
+            if rest and distinct(rest):
+                hidden.insert(0, name)
+    shown = [k for k in varying if k not in hidden]
+    labels = [" ".join(f"{k}={p.get(k)}" for k in shown) for p in params]
+    return labels, shared, hidden
 
 
 def tables(results: list[Result], width: int | None = WIDTH) -> str:
@@ -265,7 +279,8 @@ def tables(results: list[Result], width: int | None = WIDTH) -> str:
             first_seen.setdefault(repr(results[i].params), i)
         indices = sorted(indices, key=lambda i: (first_seen[repr(results[i].params)], i))
         cols = list(COLUMNS.get(scenario, []))
-        labels, hidden = _point_labels([results[i].params for i in indices], width is not None)
+        points = [results[i].params for i in indices]
+        labels, shared, hidden = _point_labels(points, width is not None)
         dropped: list[str] = []
         while True:
             head, rows = _rows(results, indices, labels, cols, better)
@@ -274,7 +289,10 @@ def tables(results: list[Result], width: int | None = WIDTH) -> str:
                 break
             dropped.insert(0, cols.pop().title)
         notes = _notes(scenario, results, indices, better, hidden, dropped)
-        blocks.append(f"{TITLES.get(scenario, scenario)} — {variant}\n{text}{notes}")
+        title = f"{TITLES.get(scenario, scenario)} — {variant}"
+        if shared and len(points) > 1:
+            title += " (" + ", ".join(f"{k}={v}" for k, v in shared.items()) + ")"
+        blocks.append(f"{title}\n{text}{notes}")
     return "\n\n".join(blocks)
 
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
+import pytest
+
 from bench import metrics, procstat
+from bench.otherload import OtherLoad
 from bench.report import (
     COLUMNS,
     DISTURBED_NOTE,
@@ -17,7 +24,7 @@ from bench.result import Result
 
 
 def fanout(server: str, n: int, **figures: float | None) -> Result:
-    params = {"N": n, "messages": 1000, "pace_hz": 0.0}
+    params = {"N": n, "messages": 20_000 // n, "pace_hz": 0.0}
     every = {c.key: 1.0 for c in COLUMNS["fanout"]}
     return Result("fanout", "flood", params, server, {**every, **figures, "status": "complete"})
 
@@ -44,20 +51,24 @@ def test_tables_fit_100_columns_unless_wide() -> None:
     results = [fanout(s, n, deliveries_per_s=123456789.0) for n in (1, 1000) for s in ("a", "b")]
     narrow = tables(results)
     assert max(len(line) for line in narrow.splitlines()) <= WIDTH
-    assert "left out to fit: point messages, point pace_hz" in narrow and "--wide" in narrow
-    assert "N=1000  " in narrow and "messages=1000" not in narrow
+    assert "left out to fit: point messages" in narrow and "--wide" in narrow
+    assert "N=1000  " in narrow and "messages=20" not in narrow
     wide = tables(results, None)
     assert all(c.title in wide for c in COLUMNS["fanout"]) and "left out" not in wide
-    assert "N=1000 messages=1000 pace_hz=0.0" in wide
+    assert "N=1000 messages=20 " in wide
+    assert "— flood (pace_hz=0.0)" in narrow and "— flood (pace_hz=0.0)" in wide
 
 
-def test_point_labels_keep_every_parameter_that_tells_rows_apart() -> None:
+def test_point_labels_keep_the_parameters_that_tell_rows_apart() -> None:
     results = [
         Result("slow-consumer", "members", {"N": 16, "messages": 9, "stalled": s}, "ref", {})
         for s in (0, 1)
     ]
-    text = tables(results)
-    assert "N=16 messages=9 stalled=0" in text and "N=16 messages=9 stalled=1" in text
+    text = tables(results)  # what every point shares is said once, in the title
+    assert "— members (N=16, messages=9)\n" in text
+    assert "\nstalled=0  ref" in text and "\nstalled=1  ref" in text
+    (one,) = tables(results[:1]).splitlines()[3:4]
+    assert one.split()[:2] == ["N=16", "ref"]
 
 
 def test_what_cannot_be_measured_shows_as_a_dash() -> None:
@@ -84,10 +95,48 @@ def test_footnotes_explain_the_stalled_column_and_mark_disturbed_points() -> Non
     busy = Result("slow-consumer", "members", {"N": 3}, "reference", {**figures, "disturbed": 1})
     text = " ".join(tables([calm, busy]).split())  # footnotes are wrapped
     assert "stalled was told: the ERROR codes the stalled member found" in text
-    assert "'no ERROR' = the server closed it without saying why" in text
+    assert "'no ERROR' = it found none" in text
     assert "reference*" in text and DISTURBED_NOTE.split(":")[0] in text
     assert "reference*" not in tables([calm])
 
 
 def _sample(cpu_s: float) -> procstat.ProcSample:
     return procstat.ProcSample(cpu_s=cpu_s, rss_kib=1000, threads=1)
+
+
+BUSY = "import time\nt = time.process_time()\nwhile time.process_time() - t < 30: pass"
+
+
+def _spin_until(proc: subprocess.Popen[bytes], cpu_s: float) -> None:
+    """Wait (by polling /proc, with a deadline) until ``proc`` has used ``cpu_s`` of CPU."""
+    deadline = time.monotonic() + 30
+    while (seen := procstat.sample(proc.pid)) is None or seen.cpu_s < cpu_s:
+        assert time.monotonic() < deadline, "the busy process got no CPU"
+        time.sleep(0.02)
+
+
+@pytest.mark.timeout(60)
+def test_cpu_taken_by_other_processes_marks_a_point_and_the_benchs_own_does_not() -> None:
+    load = OtherLoad()
+    load.point()
+    stranger = subprocess.Popen([sys.executable, "-c", BUSY])
+    try:
+        _spin_until(stranger, 0.3)
+        seen = load.point()
+    finally:
+        stranger.kill()
+        stranger.wait()
+    assert seen["other_cpu_cores"] > 0 and seen["disturbed"] in (True, False)
+    # The same work in a process the bench watches is its own: it adds nothing to "others".
+    mine = subprocess.Popen([sys.executable, "-c", BUSY])
+    try:
+        load.watch(mine.pid)
+        before = load._look()
+        _spin_until(mine, 0.3)
+        after = load._look()
+    finally:
+        mine.kill()
+        mine.wait()
+    assert after[2] - before[2] >= 0.2  # counted as ours
+    reaped = load._look()  # reaped: from /proc into RUSAGE_CHILDREN, not counted twice
+    assert reaped[2] - after[2] < 0.15
