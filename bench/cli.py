@@ -23,9 +23,10 @@ from . import (
     slow,
     throughput,
 )
-from .context import Context, Progress, Target
+from .context import Context, Target
 from .harness import Pool, WorkerError
-from .presets import PRESETS
+from .presets import PRESETS, Preset
+from .progress import Progress
 from .servers import ServerError, parse_address
 
 SCENARIOS: dict[str, Callable[[Context], None]] = {
@@ -37,6 +38,16 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "burst": burst.run,
     "shutdown": shutdown.run,
     "codec": codecbench.run,
+}
+#: How many points each scenario measures per server.
+POINTS: dict[str, Callable[[Preset], int]] = {
+    "fanout": lambda p: 2 * len(p.fanout_sizes),
+    "throughput": lambda p: len(p.throughput_sizes),
+    "connections": lambda p: len(p.connection_levels),
+    "slow-consumer": lambda p: 2,
+    "overload": lambda p: 1,
+    "burst": lambda p: len(p.burst_sizes),
+    "shutdown": lambda p: len(p.shutdown_sizes),
 }
 #: Arguments the bench gives the reference server it starts: no flood limit (a bench floods).
 REFERENCE_ARGS = ("--rate", "0")
@@ -120,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(not args.quiet)
     pool = Pool(args.workers) if names != ["codec"] else Pool(0)
     ctx = Context(pool, preset, targets, progress)
+    progress.plan(sum(_points(name, preset, len(targets)) for name in names))
     started = time.time()
     interrupted = False
     try:
@@ -133,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: interrupted; partial results follow", file=sys.stderr)
         interrupted = True
     finally:
+        progress.close()
         pool.close()
     print(report.tables(ctx.results, None if args.wide else report.WIDTH))
     options = {
@@ -161,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     return 130 if interrupted else 0
+
+
+def _points(name: str, preset: Preset, servers: int) -> int:
+    if name == "codec":
+        return codecbench.FRAMES  # measured in this process, once
+    return POINTS[name](preset) * servers
 
 
 def _targets(args: argparse.Namespace) -> list[Target]:

@@ -46,6 +46,7 @@ def _climb(ctx: Context, server: Server, name: str, levels: tuple[int, ...]) -> 
     for level in levels:
         new = [ClientSpec(f"{tag}r{i}", RECEIVER) for i in range(have, level)]
         layout = Layout(ROOM, False, frozen(spread(new, everyone)), ctx.preset.payload)
+        ctx.progress.phase(f"connecting clients {have + 1} to {level} to {server.name}")
         step = harness.connect(ctx.pool, server, layout, ctx.preset.connect_timeout)
         have += step["ok"]
         held = server.sample()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +13,7 @@ from .harness import Layout, Pool
 from .orders import ClientSpec, RunOrder
 from .otherload import OtherLoad
 from .presets import Preset
+from .progress import Progress
 from .result import Result
 from .servers import Server, ServerError, attach, start
 
@@ -28,18 +27,6 @@ class Target:
     address: str | None = None
     pid: int | None = None
     args: tuple[str, ...] = ()
-
-
-class Progress:
-    """One line per finished point on stderr, so a long sweep shows where it is."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.start = time.monotonic()
-
-    def say(self, text: str) -> None:
-        if self.enabled:
-            print(f"[{time.monotonic() - self.start:6.1f}s] {text}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -72,6 +59,7 @@ class Context:
             yield attached
             return
         assert target.kind is not None
+        self.progress.phase(f"starting the {target.name} server")
         server = start(target.kind, [*target.args, *extra] if target.kind == "reference" else [])
         if server.pid is not None:
             self.load.watch(server.pid)
@@ -96,7 +84,7 @@ class Context:
         others = f"others {figures['other_cpu_cores']:.1f} cores" + (
             ", disturbed" if figures["disturbed"] else ""
         )
-        self.progress.say(f"{scenario} {variant} {shown} [{server}]: {note} ({others})")
+        self.progress.point(f"{scenario} {variant} {shown} [{server}]: {note} ({others})")
         return result
 
     def measure(
@@ -108,11 +96,14 @@ class Context:
     ) -> dict[str, Any]:
         """Connect ``layout``, run ``order``, and return the point's figures (always resets)."""
         try:
+            clients = sum(len(specs) for specs in layout.clients.values())
+            self.progress.phase(f"connecting {clients} clients to {server.name}")
             joined = harness.connect(self.pool, server, layout, self.preset.connect_timeout)
             if joined["failed"]:
                 return {"status": "connect failed", "connect": joined}
             before = server.sample()
             used = workers if workers is not None else sorted(layout.clients)
+            self.progress.phase(f"running the point (at most {order.deadline_s:g} s)")
             results = harness.run(self.pool, used, order)
             after = server.sample()
             figures = metrics.merge_run(results, server.dialect, before, after)
@@ -121,6 +112,7 @@ class Context:
                 figures["status"] = f"server died: {server.log_tail()}"
             return figures
         finally:
+            self.progress.phase("closing the clients")
             self.pool.reset()
 
 

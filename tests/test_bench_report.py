@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ import pytest
 
 from bench import metrics, procstat
 from bench.otherload import OtherLoad
+from bench.progress import Progress
 from bench.report import (
     COLUMNS,
     DISTURBED_NOTE,
@@ -140,3 +142,27 @@ def test_cpu_taken_by_other_processes_marks_a_point_and_the_benchs_own_does_not(
     assert after[2] - before[2] >= 0.2  # counted as ours
     reaped = load._look()  # reaped: from /proc into RUSAGE_CHILDREN, not counted twice
     assert reaped[2] - after[2] < 0.15
+
+
+def test_progress_counts_points_estimates_the_time_left_and_names_a_silent_step() -> None:
+    now = [100.0]
+    out = io.StringIO()
+    progress = Progress(True, out, clock=lambda: now[0], quiet_s=10)
+    progress.plan(4)
+    try:
+        now[0] += 20
+        progress.point("fanout flood N=1 [reference]: deliv/s 5")
+        progress.phase("connecting 1000 clients to reference")
+        now[0] += 5
+        progress.tick()  # 5 s of silence: nothing to say yet
+        now[0] += 6
+        progress.tick()
+        now[0] += 9
+        progress.point("fanout flood N=1000 [reference]: deliv/s 9")
+    finally:
+        progress.close()
+    assert out.getvalue().splitlines() == [
+        "[  20.0s] point 1 of 4, about 60 s left: fanout flood N=1 [reference]: deliv/s 5",
+        "[  31.0s] ... still connecting 1000 clients to reference (11 s so far)",
+        "[  40.0s] point 2 of 4, about 40 s left: fanout flood N=1000 [reference]: deliv/s 9",
+    ]
