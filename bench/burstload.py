@@ -24,7 +24,7 @@ from spec.constants import ErrorCode, code_name
 
 from .clients import Client, Connections, describe
 from .dialects import make_stream
-from .orders import ClientSpec
+from .orders import ClientSpec, Dialect
 
 _SHUTDOWN = int(ErrorCode.SERVER_SHUTDOWN)
 
@@ -33,7 +33,7 @@ _SHUTDOWN = int(ErrorCode.SERVER_SHUTDOWN)
 class BurstOrder:
     host: str
     port: int
-    dialect: str
+    dialect: Dialect
     clients: tuple[ClientSpec, ...]
     #: How long after the start instant a client may take to be registered.
     timeout_s: float

@@ -22,6 +22,8 @@ from spec.constants import HARD_MAX_FRAME, Capability, FrameType, is_fatal
 from spec.errors import ProtocolError
 from spec.events import Deliver, Error, Hello, Join, Ping, Pong, Roster, Send, Welcome
 
+from .orders import Dialect
+
 STAMP_DIGITS: Final = 20
 _LEN = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -31,8 +33,6 @@ _PING: Final = int(FrameType.PING)
 _ERROR: Final = int(FrameType.ERROR)
 #: The raw relay announces each accepted socket with this frame (a PONG, token 0).
 RAW_READY: Final = encode(Pong(0))
-
-DIALECTS: Final = ("chatwire", "raw", "line")
 
 
 def message_text(payload: int, now_ns: int) -> bytes:
@@ -296,11 +296,11 @@ def _line_stamp(data: bytes) -> int:
         return 0
 
 
-def make_stream(dialect: str, nick: str, room: str, join: bool, sample_every: int) -> Stream:
-    kinds: dict[str, type[Stream]] = {
-        "chatwire": ChatwireStream,
-        "raw": RawStream,
-        "line": LineStream,
+def make_stream(dialect: Dialect, nick: str, room: str, join: bool, sample_every: int) -> Stream:
+    kinds: dict[Dialect, type[Stream]] = {
+        Dialect.CHATWIRE: ChatwireStream,
+        Dialect.RAW: RawStream,
+        Dialect.LINE: LineStream,
     }
     return kinds[dialect](nick, room, join, sample_every)
 
@@ -308,15 +308,15 @@ def make_stream(dialect: str, nick: str, room: str, join: bool, sample_every: in
 class MessageMaker:
     """Builds a sender's batches: every message the same size, stamped when built."""
 
-    def __init__(self, dialect: str, room: str, nick: str, payload: int, first_id: int) -> None:
+    def __init__(self, dialect: Dialect, room: str, nick: str, payload: int, first_id: int) -> None:
         self.dialect = dialect
         self.next_id = first_id
         text = message_text(payload, 0)
-        if dialect == "chatwire":
+        if dialect is Dialect.CHATWIRE:
             frame = encode(Send(room, text.decode()))
             self._stamp_at = len(frame) - len(text)
             self._template = frame
-        elif dialect == "raw":
+        elif dialect is Dialect.RAW:
             frame = encode(Deliver(room, 0, nick, text.decode()))
             self._seq_at = 5 + 1 + len(room.encode())
             self._stamp_at = len(frame) - len(text)
@@ -330,7 +330,7 @@ class MessageMaker:
         stamp = b"%020d" % now_ns
         at = self._stamp_at
         one = self._template[:at] + stamp + self._template[at + STAMP_DIGITS :]
-        if self.dialect != "raw":
+        if self.dialect is not Dialect.RAW:
             return one * count
         # Raw frames carry a unique id where a server would put the seq, so receivers can
         # tell a lost or duplicated frame even though the relay assigns nothing.

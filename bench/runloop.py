@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from .clients import Client, Connections
-from .orders import PEER, RECEIVER, SENDING_ROLES, STALLER, RunOrder
+from .orders import SENDING_ROLES, Role, RunOrder
 from .stall import StallWatch
 
 #: Batches one sender may write per loop turn before reads get a look in.
@@ -22,14 +22,16 @@ def run_clients(net: Connections, order: RunOrder, chatwire: bool, port: int) ->
     senders keep a window of unACKed messages); ``port`` is the server's, to watch cuts."""
     clients = [c for c in net.registered if not c.closed_ns]
     senders = [c for c in clients if c.role in SENDING_ROLES]
-    stallers = [c for c in clients if c.role == STALLER]
+    stallers = [c for c in clients if c.role == Role.STALLER]
     # Counts are not reset here but after the run: another worker's sender may start before
     # this worker reads its order, and what arrived meanwhile belongs to this run.
     for c in clients:
         c.stream.sample_every = 1 if order.pace_hz else order.sample_every
         c.to_send = order.messages if c.role in SENDING_ROLES else 0
         c.sent = c.written = 0
-        c.expect = {RECEIVER: order.expect_receiver, PEER: order.expect_peer}.get(c.role, 0)
+        c.expect = {Role.RECEIVER: order.expect_receiver, Role.PEER: order.expect_peer}.get(
+            c.role, 0
+        )
     for c in stallers:
         net.wait_for(c, 0)
         c.cut_ns = 0
@@ -55,7 +57,7 @@ def run_clients(net: Connections, order: RunOrder, chatwire: bool, port: int) ->
     def done(c: Client) -> bool:
         if c.closed_ns:
             return True
-        if c.role == STALLER:
+        if c.role == Role.STALLER:
             return bool(c.cut_ns) or not order.wait_for_cut
         s = c.stream
         if c.role in SENDING_ROLES and (c.to_send or c.pending):
@@ -73,7 +75,7 @@ def run_clients(net: Connections, order: RunOrder, chatwire: bool, port: int) ->
         if period_ns and paused != ((now_ns % period_ns) < pause_ns):
             paused = not paused
             for c in clients:
-                if c.role == RECEIVER:
+                if c.role == Role.RECEIVER:
                     net.wait_for(c, selectors.EVENT_READ if not paused else 0)
         for c in senders:
             if c.closed_ns:
@@ -138,7 +140,7 @@ def _summary(
         if c.maker is not None:
             r["written"] += c.written // c.maker.size
         r["complete"] += int(c.expect > 0 and s.delivered >= c.expect)
-        if c.role != STALLER:
+        if c.role != Role.STALLER:
             latencies += s.latencies_ns
             if s.latencies_ns:
                 client_medians.append(sorted(s.latencies_ns)[len(s.latencies_ns) // 2])

@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import IO
 
 from . import procstat
+from .orders import Dialect
 
 REPO = Path(__file__).resolve().parent.parent
 _READY = re.compile(r"^listening on (\S+):(\d+)\s*$", re.MULTILINE)
 
 #: name -> (module run with ``python -m``, dialect its clients speak)
-KINDS: dict[str, tuple[str, str]] = {
-    "reference": ("reference.server", "chatwire"),
-    "naive": ("bench.baselines.naive", "line"),
-    "raw": ("bench.baselines.raw", "raw"),
+KINDS: dict[str, tuple[str, Dialect]] = {
+    "reference": ("reference.server", Dialect.CHATWIRE),
+    "naive": ("bench.baselines.naive", Dialect.LINE),
+    "raw": ("bench.baselines.raw", Dialect.RAW),
 }
 
 
@@ -65,7 +66,7 @@ class OutputReader:
 @dataclass
 class Server:
     name: str
-    dialect: str
+    dialect: Dialect
     host: str
     port: int
     pid: int | None
@@ -121,7 +122,7 @@ def attach(text: str, pid: int | None) -> Server:
     except OSError as exc:
         raise ServerError(f"nothing answers on {host}:{port}: {exc.strerror or exc}") from None
     found = pid if pid is not None else procstat.listener_pid(port)
-    return Server("server", "chatwire", host, port, found)
+    return Server("server", Dialect.CHATWIRE, host, port, found)
 
 
 def start(name: str, args: list[str] | None = None, timeout: float = 60.0) -> Server:

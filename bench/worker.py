@@ -24,7 +24,7 @@ from typing import Any
 from .burstload import Burst, watch_close
 from .clients import Client, Connections, describe
 from .dialects import MessageMaker, make_stream
-from .orders import SENDING_ROLES, STALLER, ClientSpec, ConnectOrder, RunOrder
+from .orders import SENDING_ROLES, ClientSpec, ConnectOrder, Dialect, Role, RunOrder
 from .procstat import raise_fd_limit
 from .runloop import run_clients
 
@@ -124,7 +124,7 @@ class Worker:
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            rcvbuf = order.staller_rcvbuf if spec.role == STALLER else order.receiver_rcvbuf
+            rcvbuf = order.staller_rcvbuf if spec.role == Role.STALLER else order.receiver_rcvbuf
             if rcvbuf:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             err = sock.connect_ex(address)
@@ -143,7 +143,7 @@ class Worker:
         return c
 
     def run(self, order: RunOrder) -> dict[str, Any]:
-        chatwire = self.order is not None and self.order.dialect == "chatwire"
+        chatwire = self.order is not None and self.order.dialect is Dialect.CHATWIRE
         port = self.order.port if self.order is not None else 0
         try:
             return run_clients(self.net, order, chatwire, port)

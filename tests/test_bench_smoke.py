@@ -20,6 +20,7 @@ import pytest
 
 from bench import capacity, plot, procstat
 from bench.dialects import ChatwireStream, LineStream, MessageMaker, RawStream
+from bench.orders import Dialect
 from bench.report import TITLES, ratios, tables
 from bench.result import Result
 from bench.servers import ServerError, parse_address
@@ -323,19 +324,19 @@ def test_counting_reports_duplicates_reordering_and_stale_seqs() -> None:
 
 
 def test_sender_batches_decode_to_what_receivers_count() -> None:
-    chat = MessageMaker("chatwire", "room", "s", 64, 1)
+    chat = MessageMaker(Dialect.CHATWIRE, "room", "s", 64, 1)
     batch = chat.batch(3, 123)
     assert len(batch) == 3 * chat.size
     event = decode_frame(batch[: chat.size])
     assert isinstance(event, Send) and event.text.startswith(f"{123:020d}")
-    raw = MessageMaker("raw", "room", "s", 64, 41)
+    raw = MessageMaker(Dialect.RAW, "room", "s", 64, 41)
     frames = raw.batch(2, 5) + raw.batch(1, 6)
     events = [decode_frame(frames[i : i + raw.size]) for i in range(0, len(frames), raw.size)]
     assert [e.seq for e in events if isinstance(e, Deliver)] == [41, 42, 43]
     receiver = RawStream("r", "room", False, 1)
     receiver.feed(encode(Pong(0)) + frames, 10)
     assert receiver.ready and receiver.delivered == 3 and receiver.dup == 0
-    line = MessageMaker("line", "room", "s", 30, 1)
+    line = MessageMaker(Dialect.LINE, "room", "s", 30, 1)
     lines = line.batch(4, 77)
     naive = LineStream("r", "room", False, 1)
     relayed = b"".join(b"s: " + x + b"\n" for x in lines.split(b"\n")[:-1])
