@@ -109,20 +109,11 @@ class Burst:
         issued_ns = time.monotonic_ns()
         deadline_ns = start_ns + int(order.timeout_s * 1e9)
         while waiting and (left := deadline_ns - time.monotonic_ns()) > 0:
-            for c, mask in net.ready(min(0.05, left / 1e9)):
-                if c not in waiting:  # registered earlier: keep answering its PINGs
-                    net.read(c, time.monotonic_ns())
-                    continue
-                net.advance_handshake(c, mask)
-                if c.closed_ns:
-                    waiting.discard(c)
-                    failures.append(c.closed_why)
-                    # An ERROR before WELCOME (e.g. SERVER_FULL) is a refusal, not a failure.
-                    refused += bool(c.stream.error_codes)
-                elif c.stream.ready:
-                    welcome_ns.append(time.monotonic_ns() - start_ns)
-                    waiting.discard(c)
-                    net.registered.append(c)
+            failed, done = net.handshake_round(waiting, min(0.05, left / 1e9))
+            failures += [c.closed_why for c in failed]
+            # An ERROR before WELCOME (e.g. SERVER_FULL) is a refusal, not a failure.
+            refused += sum(1 for c in failed if c.stream.error_codes)
+            welcome_ns += [at_ns - start_ns for _, at_ns in done]
         for c in waiting:
             net.close(c, "not registered before the time limit")
             failures.append(c.closed_why)

@@ -143,6 +143,29 @@ class Connections:
         elif mask & selectors.EVENT_READ:
             self.read(c, time.monotonic_ns())
 
+    def handshake_round(
+        self, waiting: set[Client], timeout: float
+    ) -> tuple[list[Client], list[tuple[Client, int]]]:
+        """One look at every connection within ``timeout``: the clients in ``waiting`` advance
+        their handshake, the others are read (their PINGs answered). Returns the waiting
+        clients that failed and those now registered (with when), all taken out of
+        ``waiting``; the registered ones join :attr:`registered`."""
+        failed: list[Client] = []
+        done: list[tuple[Client, int]] = []
+        for c, mask in self.ready(timeout):
+            if c not in waiting:
+                self.read(c, time.monotonic_ns())
+                continue
+            self.advance_handshake(c, mask)
+            if c.closed_ns:
+                waiting.discard(c)
+                failed.append(c)
+            elif c.stream.ready:
+                waiting.discard(c)
+                self.registered.append(c)
+                done.append((c, time.monotonic_ns()))
+        return failed, done
+
     def read_all(self, timeout: float) -> None:
         """Read whatever arrives within ``timeout`` (keeps idle clients answering PINGs)."""
         for c, _ in self.ready(timeout):

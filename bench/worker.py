@@ -91,20 +91,12 @@ class Worker:
                         waiting.clear()
                     continue
                 handshaking.add(c)
-            for c, mask in net.ready(0.05):
-                if c not in handshaking:
-                    net.read(c, time.monotonic_ns())
-                    continue
-                net.advance_handshake(c, mask)
-                if c.closed_ns:
-                    handshaking.discard(c)
-                    failures.append(c.closed_why)
-                elif c.stream.ready:
-                    handshaking.discard(c)
-                    net.registered.append(c)
-                    ok += 1
-                    if welcome is None and c.stream.welcome is not None:
-                        welcome = _public(c.stream.welcome)
+            failed, done = net.handshake_round(handshaking, 0.05)
+            failures += [c.closed_why for c in failed]
+            ok += len(done)
+            for c, _ in done:
+                if welcome is None and c.stream.welcome is not None:
+                    welcome = _public(c.stream.welcome)
         for c in handshaking:
             net.close(c, "handshake timed out")
             failures.append("handshake timed out")
