@@ -8,8 +8,10 @@ the exit code (0 conformant, 1 not, 2 untestable).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import threading
 import time
 from collections.abc import Generator
 from datetime import UTC, datetime
@@ -41,7 +43,37 @@ from .selection import Selection
 OPTIONS = pytest.StashKey[RunOptions]()
 STATE = pytest.StashKey["RunState"]()
 CASE = pytest.StashKey[Case]()
-BACKGROUND = pytest.StashKey[Background]()
+BACKGROUND = pytest.StashKey["Backgrounds"]()
+
+
+class Backgrounds:
+    """One set of background probes per ``--repeat`` run: a probe is used up by the run that
+    reads it (it was cut, or timed out), so every run gets fresh ones. Run 0's open before the
+    first case; run k+1's open when run k's are first used, so their clocks overlap."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self._runs: dict[int, Background] = {}
+        self._lock = threading.Lock()
+
+    def for_run(self, run: int) -> Background:
+        with self._lock:
+            found = self._open(run)
+            if run + 1 < self.options.repeat:
+                # A failure here comes back to that run's own cases when they open it.
+                with contextlib.suppress(Exception):
+                    self._open(run + 1)
+            return found
+
+    def _open(self, run: int) -> Background:
+        if run not in self._runs:
+            self._runs[run] = Background(self.options)
+        return self._runs[run]
+
+    def stop(self) -> None:
+        with self._lock:
+            for bg in self._runs.values():
+                bg.stop()
 
 
 class RunState:
@@ -156,10 +188,12 @@ def pytest_collection_modifyitems(
         config.hook.pytest_deselected(items=drop)
     # Time-limit cases read off the background probes: run them last, when most time has passed.
     # The shutdown case stops the server, so it comes after everything else.
+    # With --repeat, the background cases run grouped by run, each run on its own probes.
     keep.sort(
         key=lambda i: (
             "server_pid" in getattr(i, "fixturenames", ()),
             "background" in getattr(i, "fixturenames", ()),
+            _run_index(i) if "background" in getattr(i, "fixturenames", ()) else 0,
         )
     )
     items[:] = keep
@@ -173,6 +207,11 @@ def pytest_collection_modifyitems(
         _print_listing(keep, registry)
         config.hook.pytest_deselected(items=list(items))
         items[:] = []
+
+
+def _run_index(item: pytest.Item) -> int:
+    callspec = getattr(item, "callspec", None)
+    return int(callspec.params.get("cw_run", 0)) if callspec is not None else 0
 
 
 def _print_listing(items: list[pytest.Item], registry: dict[str, Req]) -> None:
@@ -203,18 +242,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if config.getoption("--list-cases") or config.getoption("collectonly"):
         return
     if any("background" in getattr(i, "fixturenames", ()) for i in session.items):
+        backgrounds = Backgrounds(config.stash[OPTIONS])
+        config.stash[BACKGROUND] = backgrounds
         try:
-            config.stash[BACKGROUND] = Background(config.stash[OPTIONS])
+            backgrounds.for_run(0)
         except Exception as exc:  # the cases that need it will report ERROR
             config.stash[STATE].background_error = f"background probes failed: {exc!r}"
 
 
-@pytest.fixture(scope="session")
-def background(request: pytest.FixtureRequest) -> Background:
-    found = request.config.stash.get(BACKGROUND, None)
-    if found is None:
+@pytest.fixture
+def background(request: pytest.FixtureRequest, cw_run: int) -> Background:
+    """This run's background probes (each --repeat run has its own)."""
+    backgrounds = request.config.stash.get(BACKGROUND, None)
+    if backgrounds is None:
         raise HarnessError(request.config.stash[STATE].background_error or "no background probes")
-    return found
+    try:
+        return backgrounds.for_run(cw_run)
+    except Exception as exc:
+        raise HarnessError(f"background probes failed: {exc!r}") from exc
 
 
 @pytest.fixture
@@ -257,8 +302,7 @@ def _judge(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestRe
     registry = requirements()
     ids = _case_ids(item)
     case = item.stash.get(CASE, None)
-    callspec = getattr(item, "callspec", None)
-    run = int(callspec.params.get("cw_run", 0)) if callspec is not None else 0
+    run = _run_index(item)
     doc = " ".join((getattr(getattr(item, "obj", None), "__doc__", None) or "").split())
     result = CaseResult(item.nodeid, item.name, doc, ids, run, PASS, {}, duration=report.duration)
     exc = call.excinfo.value if call.excinfo is not None else None

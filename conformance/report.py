@@ -69,6 +69,8 @@ def terminal_report(
             if options.repeat > 1 and res.runs:
                 verdict += f" {res.passed_runs}/{res.runs}"
                 verdict += " intermittent" if res.intermittent else ""
+                if res.harness_errors:
+                    verdict += f" ({res.harness_errors} harness ERROR)"
             note = f" — {res.notes[0]}" if res.notes and res.verdict != "PASS" else ""
             if res.verdict == "PASS" and res.notes:
                 note = f" — seen: {res.notes[0]}"
