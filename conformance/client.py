@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from spec.codec import decode_body, encode
-from spec.constants import DEFAULT_MAX_FRAME, HARD_MAX_FRAME, Capability, ErrorCode
+from spec.constants import DEFAULT_MAX_FRAME, HARD_MAX_FRAME, Capability, ErrorCode, LeaveReason
 from spec.decoder import FrameSplitter
 from spec.errors import ProtocolError
 from spec.events import (
@@ -29,6 +29,7 @@ from spec.events import (
     Error,
     Event,
     Hello,
+    Left,
     Ping,
     Pong,
     Roster,
@@ -69,6 +70,14 @@ Predicate = Callable[[Incoming], bool]
 _tokens = itertools.count(0x00C0_FFEE_0000_0001)
 
 
+def reason_name(reason: int) -> str:
+    """A LEFT reason by its name (§9.2), or its number if this version does not define it."""
+    try:
+        return LeaveReason(reason).name
+    except ValueError:
+        return str(reason)
+
+
 def describe(item: Incoming | None) -> str:
     if item is None:
         return "nothing (timed out)"
@@ -84,6 +93,9 @@ def describe(item: Incoming | None) -> str:
         return f"an undecodable frame ({item.code}: {item.detail})"
     if isinstance(item, Error):
         return f"ERROR {item.code_name} (in_reply_to=0x{item.in_reply_to:02X}, {item.text!r})"
+    if isinstance(item, Left):
+        text = f", {item.text!r}" if item.text else ""
+        return f"LEFT {reason_name(item.reason)} ({item.nick!r} from {item.room!r}{text})"
     return repr(item)
 
 
@@ -171,6 +183,13 @@ class MockClient:
     def close(self) -> None:
         """Close politely (FIN), and stop the reader."""
         self._stop(abort=False)
+
+    def half_close(self) -> None:
+        """Shut down our sending direction (FIN) and keep reading, as a client that leaves
+        without BYE but still reads would."""
+        self.transcript.note(self.name, "half-closing (FIN, still reading)")
+        with contextlib.suppress(OSError):
+            self._require_sock().shutdown(socket.SHUT_WR)
 
     def abort(self) -> None:
         """Close with a TCP reset, as a crashed client's kernel would."""

@@ -3,12 +3,12 @@ server-stamped sender."""
 
 from __future__ import annotations
 
-from conformance.client import describe
+from conformance.client import Closed, describe
 from conformance.context import Case
 from conformance.errors import Violation
 from conformance.markers import requirement
 from conformance.predicates import deliver_of, left_about, whisper_of
-from conformance.steps import direct, join, send, who
+from conformance.steps import direct, join, leave, send, who
 from spec.constants import ErrorCode, LeaveReason
 from spec.events import Bye, Deliver, Error, Left, Welcome, Whisper
 
@@ -82,6 +82,25 @@ def test_nick_is_free_once_left_is_seen(cw: Case) -> None:
             raise Violation(
                 "NICK-4", f"WELCOME for {leaver.nick!r} after its LEFT", describe(answer)
             )
+
+
+@requirement("NICK-4", "ROOM-10")
+def test_nick_of_a_session_in_no_room_is_free_once_it_ends(cw: Case) -> None:
+    """A session in no room produces no LEFT: a server MUST release its nick no later than the
+    moment it shuts down its sending direction, so the nick is free once the end is seen."""
+    leaver = cw.registered("roomless")
+    leave(leaver, "lobby", "ROOM-10")
+    leaver.send_frame(Bye(""))
+    end = leaver.recv_event()
+    while end is not None and not isinstance(end, Closed):
+        end = leaver.recv_event()
+    if end is None:
+        raise Violation("NICK-4", "the close after BYE", "the connection stayed open")
+    answer = cw.client("again").hello(leaver.nick, req="NICK-4")
+    if not isinstance(answer, Welcome):
+        raise Violation(
+            "NICK-4", f"WELCOME for {leaver.nick!r} once its connection ended", describe(answer)
+        )
 
 
 @requirement("NICK-5", "MSG-5")

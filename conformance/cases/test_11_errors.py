@@ -15,7 +15,7 @@ from conformance.predicates import deliver_of, left_about
 from conformance.steps import join, nothing_like, refused, send
 from spec.codec import encode
 from spec.constants import ErrorCode, LeaveReason
-from spec.events import Bye, Deliver, Join, Left, Ping, Pong, Send
+from spec.events import Ack, Bye, Deliver, Join, Left, Ping, Pong, Send
 
 
 @requirement("ERR-3", "ORD-1")
@@ -118,6 +118,51 @@ def test_frames_after_bye_are_ignored(cw: Case) -> None:
     x.send_raw(encode(Bye("")) + b"".join(encode(f) for f in late), "BYE, then SEND and JOIN")
     w.expect(left_about(room, x.nick), "LEFT(QUIT)", "ERR-12")
     nothing_like(w, deliver_of(room, "after bye"), "DELIVER of a SEND after BYE", "ERR-16")
+
+
+@requirement("ERR-19", "ERR-12")
+def test_bye_text_too_long_for_a_left_is_shortened(cw: Case) -> None:
+    """A BYE text can be longer than a LEFT can carry within max_frame: a server MUST shorten
+    it, cutting only between characters, so that every LEFT carrying it fits."""
+    w, x = cw.registered("watcher"), cw.registered("x")
+    assert x.welcome is not None
+    room = x.welcome.room
+    # As long as a BYE frame may be, in two-byte characters: a cut inside one would break
+    # UTF-8 (the watcher's decoder reports that as TEXT-3).
+    text = "é" * ((x.welcome.max_frame - 3) // 2)
+    x.send_frame(Bye(text))
+    item, _ = w.expect(left_about(room, x.nick), "LEFT(QUIT) with the BYE text", "ERR-12")
+    assert isinstance(item, Left)
+    cw.check(
+        not w.oversize,
+        "ERR-19",
+        f"every frame within max_frame {x.welcome.max_frame}",
+        f"a LEFT of {w.oversize[:1]} bytes",
+    )
+    cw.check(
+        text.startswith(item.text),
+        "ERR-19",
+        "a prefix of the BYE text",
+        f"{len(item.text.encode())} bytes that are not one",
+    )
+    cw.observe(f"a BYE text of {len(text.encode())} bytes became {len(item.text.encode())}")
+
+
+@requirement("ERR-20", "PRES-4")
+def test_frames_before_a_fin_without_bye_are_handled(cw: Case) -> None:
+    """A server MUST handle the complete frames that arrived before a client closed its
+    sending direction without BYE like any others: a SEND among them is delivered."""
+    room = cw.room()
+    w, x = cw.registered("watcher"), cw.registered("x")
+    join(w, room)
+    join(x, room)
+    x.send_frame(Send(room, "last words"))
+    x.half_close()
+    w.expect(deliver_of(room, "last words"), "the DELIVER of the SEND before the FIN", "ERR-20")
+    item, _ = w.expect(left_about(room, x.nick), "LEFT of the leaver", "PRES-4")
+    assert isinstance(item, Left)
+    acked = any(isinstance(e, Ack) for _, e in x.log)
+    cw.observe("the ACK reached the client" if acked else "the ACK did not reach the client")
 
 
 #: Set once the shutdown case has stopped the launched server.
