@@ -40,10 +40,16 @@ from spec.events import (
 )
 
 from .errors import HarnessError, TargetUnreachable, Violation
+from .lateness import LATENESS
 from .transcript import Transcript
 
 #: Default wait for an answer the server owes right away (seconds, before scaling).
 ANSWER_WAIT = 5.0
+
+#: Seconds every client waits before answering a server PING (0 in real runs). The suite's
+#: tests set it (``--late-pongs``) to play a starved suite: the reader thread, and so all of
+#: that client's reading, falls behind by that much, as if the machine had not run it.
+PONG_DELAY = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +312,9 @@ class MockClient:
             self._limit = event.max_frame
             self._tokens, self._refilled = float(event.burst), time.monotonic()
         if isinstance(event, Ping) and self.auto_pong:
+            if PONG_DELAY:
+                threading.Event().wait(PONG_DELAY)
+                LATENESS.note(PONG_DELAY)
             with contextlib.suppress(SendFailed):
                 self.send_frame(Pong(event.token))
         self._push(event)

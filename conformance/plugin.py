@@ -19,9 +19,11 @@ from typing import Any
 
 import pytest
 
+from . import client as client_module
 from .background import Background
 from .context import Case
 from .errors import HarnessError, TargetUnreachable, Violation, parse_skip
+from .lateness import LATENESS
 from .options import RunOptions, parse_address
 from .preflight import PreflightError, probe
 from .registry import Req, requirements, server_requirements
@@ -43,6 +45,8 @@ from .selection import Selection
 OPTIONS = pytest.StashKey[RunOptions]()
 STATE = pytest.StashKey["RunState"]()
 CASE = pytest.StashKey[Case]()
+#: From when a case's connections have been at stake (the suite's lateness counts from then).
+SINCE = pytest.StashKey[float]()
 BACKGROUND = pytest.StashKey["Backgrounds"]()
 
 
@@ -103,6 +107,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--launched", default=None, help=argparse_hidden())
     g.addoption("--no-preflight", action="store_true", help="skip the preflight probe")
     g.addoption(
+        "--late-pongs",
+        type=float,
+        default=0.0,
+        help="(suite self-tests) answer server PINGs this many seconds late: a starved suite",
+    )
+    g.addoption(
         "--launched-pid",
         type=int,
         default=None,
@@ -140,6 +150,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--timeout-scale must be positive")
     config.stash[OPTIONS] = options
     config.stash[STATE] = RunState()
+    client_module.PONG_DELAY = config.getoption("--late-pongs")
+    LATENESS.start()
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -257,9 +269,11 @@ def background(request: pytest.FixtureRequest, cw_run: int) -> Background:
     if backgrounds is None:
         raise HarnessError(request.config.stash[STATE].background_error or "no background probes")
     try:
-        return backgrounds.for_run(cw_run)
+        found = backgrounds.for_run(cw_run)
     except Exception as exc:
         raise HarnessError(f"background probes failed: {exc!r}") from exc
+    request.node.stash[SINCE] = found.opened  # its probes have been at stake since then
+    return found
 
 
 @pytest.fixture
@@ -276,6 +290,7 @@ def cw(request: pytest.FixtureRequest, cw_run: int) -> Generator[Case]:
     rng = random.Random(f"{options.seed}:{case_key(request.node.nodeid)}:{cw_run}")
     case = Case(options, ids, rng, options.timeout_scale)
     request.node.stash[CASE] = case
+    request.node.stash.setdefault(SINCE, time.monotonic())
     yield case
     case.close_all()
 
@@ -332,6 +347,7 @@ def _judge(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestRe
                 result.per_req[rid] = PASS if reached else SKIPPED
         if stopped and any(v == SKIPPED for v in result.per_req.values()):
             result.skip_reason = ("not-reached", "the case stopped at an earlier failure")
+    _excuse_if_starved(item, result)
     result.verdict = worst(result.per_req.values())
     if case:
         result.observations = case.observations
@@ -340,6 +356,36 @@ def _judge(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestRe
         result.transcript_text = case.transcript.render()
     _set_pytest_outcome(report, result, options.strict)
     return result
+
+
+def _tolerance(config: pytest.Config) -> float:
+    """How late the suite may run before a fault it finds could be its own: a quarter of the
+    shortest time limit the server advertised (at least 0.1 s), times --timeout-scale."""
+    info = config.stash[STATE].server_info or {}
+    limits = [info.get(k, 0) / 1000 for k in ("idle_timeout_ms", "slow_timeout_ms")]
+    shortest = min((x for x in limits if x > 0), default=2.0)
+    return max(0.1, shortest / 4) * config.stash[OPTIONS].timeout_scale
+
+
+def _excuse_if_starved(item: pytest.Item, result: CaseResult) -> None:
+    """A fault found while the suite itself ran late is reported as the harness's ERROR."""
+    faulted = [rid for rid, v in result.per_req.items() if v in (FAIL, NON_STRICT)]
+    since = item.stash.get(SINCE, None)
+    if not faulted or since is None:
+        return
+    late = LATENESS.worst_since(since)
+    tolerance = _tolerance(item.config)
+    if late <= tolerance:
+        return
+    for rid in faulted:
+        result.per_req[rid] = ERROR
+    found = "; ".join(f"[{f.req}] {f.actual}" for f in result.failures)
+    result.failures = []
+    result.error = (
+        f"harness error: the suite itself ran {late:.2f}s late during this case (more than"
+        f" the {tolerance:.2f}s the server's time limits allow), so what it saw may be its own"
+        f" doing: {found}. Re-run on a quieter machine or with a larger --timeout-scale"
+    )
 
 
 def _error_text(exc: BaseException) -> str:

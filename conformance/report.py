@@ -169,7 +169,7 @@ def _case_json(c: CaseResult) -> dict[str, Any]:
         "verdict": c.verdict,
         "requirement_verdicts": c.per_req,
         "duration_s": round(c.duration, 4),
-        "observed": c.observations,
+        "observed": [text for text, _ in c.observations],
     }
     if c.skip_reason:
         out["skip"] = {"reason": c.skip_reason[0], "detail": c.skip_reason[1]}

@@ -62,7 +62,7 @@ class CaseResult:
     failures: list[Failure] = field(default_factory=list)
     skip_reason: tuple[str, str] | None = None  #: (tag, detail)
     error: str | None = None
-    observations: list[str] = field(default_factory=list)
+    observations: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     transcript: dict[str, Any] | None = None
     transcript_text: str = ""
 
@@ -113,7 +113,7 @@ def aggregate(results: list[CaseResult], selected: Iterable[str]) -> dict[str, R
             if v == SKIPPED and res.skip_reason:
                 skips.append(f"[{res.skip_reason[0]}] {res.skip_reason[1]}")
             if v in (PASS, NON_STRICT):
-                seen += res.observations
+                seen += [text for text, about in res.observations if rid in about]
         if not verdicts:
             continue
         verdict = worst(verdicts)

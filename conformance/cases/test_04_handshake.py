@@ -53,7 +53,7 @@ def welcome_problems(w: Welcome) -> list[str]:
         ),
         (w.max_rooms >= 1, f"max_rooms {w.max_rooms}"),
         (w.out_limit >= 1, f"out_limit {w.out_limit}"),
-        (w.slow_timeout_ms <= MAX_SLOW_TIMEOUT_MS, f"slow_timeout_ms {w.slow_timeout_ms}"),
+        (1 <= w.slow_timeout_ms <= MAX_SLOW_TIMEOUT_MS, f"slow_timeout_ms {w.slow_timeout_ms}"),
         (w.rate == 0 or w.burst >= 1, f"burst {w.burst} with rate {w.rate}"),
         (w.room == "lobby", f"room {w.room!r}"),
     ]
@@ -190,7 +190,7 @@ def test_handshake_timeout(cw: Case, background: Background) -> None:
     took = at - background.opened
     cw.ok("HS-10", "HS-11")
     cw.check(took >= 1.0, "HS-12", "a handshake timeout of at least 1 s", f"{took:.2f}s")
-    cw.observe(f"handshake timeout about {took:.1f}s")
+    cw.observe(f"handshake timeout about {took:.1f}s", "HS-10", "HS-11", "HS-12")
 
 
 @requirement("HS-10")

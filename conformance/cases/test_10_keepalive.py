@@ -78,8 +78,6 @@ def test_idle_client_is_cut(cw: Case, background: Background) -> None:
     cw.transcript = background.transcript
     idle_ms = _idle_ms(background)
     if idle_ms == 0:
-        background.silent.barrier("KEEP-6")  # never cut when the timeout is 0
-        cw.ok("KEEP-6")
         skip(SkipReason.NOT_ADVERTISED, "idle_timeout_ms is 0: the server never cuts idle clients")
     until = _deadline(cw, background, idle_ms / 1000)
     item, at = _wait_end(background.silent, until)
@@ -95,7 +93,9 @@ def test_idle_client_is_cut(cw: Case, background: Background) -> None:
         f"no cut before {idle_ms} ms of silence",
         f"cut after {took * 1000:.0f} ms",
     )
-    cw.observe(f"cut after {took * 1000:.0f} ms of silence (idle_timeout_ms {idle_ms})")
+    cw.observe(
+        f"cut after {took * 1000:.0f} ms of silence (idle_timeout_ms {idle_ms})", "KEEP-5", "KEEP-6"
+    )
     watcher = background.answering
     if watcher.closed is None:
         left = next(
@@ -108,6 +108,27 @@ def test_idle_client_is_cut(cw: Case, background: Background) -> None:
             left = left_item
         assert isinstance(left, Left)
         cw.check(left.reason == LeaveReason.TIMEOUT, "PRES-6", "reason TIMEOUT", str(left.reason))
+
+
+#: How long a silent client must have lived, before scaling, to show that an idle timeout of
+#: 0 cuts nobody.
+ZERO_IDLE_WATCH = 4.0
+
+
+@requirement("KEEP-6")
+def test_no_idle_cut_when_the_timeout_is_0(cw: Case, background: Background) -> None:
+    """With idle_timeout_ms 0, a server MUST NOT end a session for idleness: a client that has
+    said nothing since it registered is still connected seconds later."""
+    cw.transcript = background.transcript
+    if _idle_ms(background) != 0:
+        skip(SkipReason.NOT_APPLICABLE, "idle_timeout_ms is not 0 (the idle cases judge KEEP-6)")
+    until = background.registered_at + ZERO_IDLE_WATCH * cw.scale
+    item, _ = _wait_end(background.silent, until)
+    if item is not None:
+        raise Violation("KEEP-6", "no idle cut when idle_timeout_ms is 0", describe(item))
+    background.silent.barrier("KEEP-6")
+    silent_for = time.monotonic() - background.registered_at
+    cw.observe(f"a silent client still connected after {silent_for:.1f}s")
 
 
 @requirement("KEEP-5")

@@ -67,7 +67,7 @@ def test_drain_is_bounded(cw: Case, background: Background) -> None:
     took = background.drain_reset_at - background.drain_fin_at
     cw.check(took > 0.05, "ERR-7", "reading went on after the FIN", f"closed after {took:.3f}s")
     cw.check(took <= 2.0 + 0.5 * cw.scale, "ERR-8", "a drain of at most 2 s", f"{took:.2f}s")
-    cw.observe(f"drained for about {took:.2f}s")
+    cw.observe(f"drained for about {took:.2f}s", "ERR-7", "ERR-8")
 
 
 @requirement("ERR-12", "ERR-14", "ERR-15", "ERR-17")

@@ -129,7 +129,9 @@ def _judge_hold(
     sent = sum(log.sent for log in logs)
     who = f"{len(logs)} senders, " if len(logs) > 1 else ""
     cw.observe(
-        f"{who}{sent} messages; {accepted} bytes before the cut; longest answer {longest:.2f}s"
+        f"{who}{sent} messages; {accepted} bytes before the cut; longest answer {longest:.2f}s",
+        hold_req,
+        "SLOW-8",
     )
 
 
@@ -198,6 +200,12 @@ def _stalled_member(
     if writes:
         pinging(stalled, stop, w.idle_timeout_ms)
     return stalled
+
+
+def _more_senders(cw: Case, first: MockClient, w: Welcome, slow: float) -> list[MockClient]:
+    """``first`` and as many more registered senders as :func:`_senders_needed` says."""
+    extra = [cw.registered(f"sender{i}") for i in range(1, _senders_needed(cw, w, slow))]
+    return [first, *extra]
 
 
 def _flood_all(
@@ -376,27 +384,27 @@ def test_congested_member_is_not_cut_as_idle(cw: Case) -> None:
     that stops reading and writing alike, in a room flooded until it is congested, is §12's to
     cut (SLOW_CONSUMER), even when slow_timeout_ms is longer than idle_timeout_ms."""
     room = cw.room("mute")
-    sender, reader = cw.registered("sender"), cw.registered("reader")
+    sender, watcher = cw.registered("sender"), cw.registered("watcher")
     w, slow = _params(cw, sender)
     if w.idle_timeout_ms == 0:
         skip(SkipReason.NOT_ADVERTISED, "idle_timeout_ms is 0: the server never cuts as idle")
-    senders = [sender] + [
-        cw.registered(f"sender{i}") for i in range(1, _senders_needed(cw, w, slow))
-    ]
-    for c in (*senders, reader):
+    # Only the senders and the stalled member are in the room, and the senders get no
+    # DELIVERs: a sender held (§12.3) can only be held by the stalled member's congestion.
+    senders = _more_senders(cw, sender, w, slow)
+    for c in senders:
         c.light = True
         join(c, room)
     stop = threading.Event()
-    stalled = _stalled_member(cw, reader, room, stop, w, writes=False)
-    _watch_cut(reader, room, stalled.nick, stop)
+    stalled = _stalled_member(cw, sender, room, stop, w, writes=False)
+    _watch_cut(watcher, "lobby", stalled.nick, stop)
     logs = _flood_all(cw, senders, room, False, stop, w, slow)
     stop.set()
-    left = next((e for _, e in reader.log if left_about(room, stalled.nick)(e)), None)
+    left = next((e for _, e in watcher.log if left_about("lobby", stalled.nick)(e)), None)
     if not isinstance(left, Left):
         raise HarnessError("the silent stalled member was never cut (SLOW-1 judges that)")
-    cut_at = _cut_time(reader, room, stalled.nick)
+    cut_at = _cut_time(watcher, "lobby", stalled.nick)
     if left.reason != LeaveReason.TIMEOUT:
-        cw.observe(f"the silent stalled member left with {reason_name(left.reason)}")
+        cw.observe(f"the silent stalled member left with {reason_name(left.reason)}", "KEEP-10")
         return
     # Cut as idle: the fault is KEEP-10's only if the member was congested then, which shows
     # as a sender held by it (§12.3) from well before the cut up to the cut.
