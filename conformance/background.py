@@ -27,7 +27,7 @@ from spec.codec import encode
 from spec.constants import ErrorCode
 from spec.events import Hello, Ping
 
-from .client import Closed, MockClient, SendFailed
+from .client import Closed, Ending, MockClient, SendFailed
 from .context import fresh_name
 from .errors import Violation
 from .options import RunOptions
@@ -124,7 +124,7 @@ class Background:
             self.drain.expect_error([ErrorCode.MALFORMED], "MAL-1", timeout=10.0)
         except Violation:
             return
-        if self.drain.closed is None or self.drain.closed.how != "eof":
+        if self.drain.closed is None or self.drain.closed.how is not Ending.EOF:
             return
         self.drain_fin_at = next(t for t, e in self.drain.log if isinstance(e, Closed))
         while time.monotonic() < self.drain_fin_at + 10.0 * self.scale:

@@ -359,12 +359,13 @@ def _judge(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestRe
 
 
 def _tolerance(config: pytest.Config) -> float:
-    """How late the suite may run before a fault it finds could be its own: a quarter of the
-    shortest time limit the server advertised (at least 0.1 s), times --timeout-scale."""
+    """How late the suite may run before a fault it finds could be its own: a third of the
+    shortest time limit the server advertised (at least 0.1 s), times --timeout-scale. (The
+    cases leave their clients at least that much slack before any limit.)"""
     info = config.stash[STATE].server_info or {}
     limits = [info.get(k, 0) / 1000 for k in ("idle_timeout_ms", "slow_timeout_ms")]
     shortest = min((x for x in limits if x > 0), default=2.0)
-    return max(0.1, shortest / 4) * config.stash[OPTIONS].timeout_scale
+    return max(0.1, shortest / 3) * config.stash[OPTIONS].timeout_scale
 
 
 def _excuse_if_starved(item: pytest.Item, result: CaseResult) -> None:

@@ -95,7 +95,9 @@ def flood(
         if len(log.answers) == len(sent_at):
             return log
         try:
-            item, _ = sender.expect(is_answer, "the answer to a SEND/DIRECT", "SLOW-8", answer_wait)
+            item, _ = sender.expect_where(
+                is_answer, "the answer to a SEND/DIRECT", "SLOW-8", answer_wait
+            )
         except Violation:
             # A session the server ended is not a sender held too long: other checks judge
             # why it ended (KEEP-7, for one).

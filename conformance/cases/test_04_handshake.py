@@ -148,7 +148,9 @@ def test_full_server_says_server_full(cw: Case) -> None:
         opened.append(c)
         with contextlib.suppress(SendFailed):
             c.send_frame(Hello(nick=cw.nick("f"), caps=int(Capability.QUIET)))
-        item, _ = c.expect(lambda e: isinstance(e, Welcome | Error | Closed), "answer", "HS-16")
+        item, _ = c.expect_where(
+            lambda e: isinstance(e, Welcome | Error | Closed), "answer", "HS-16"
+        )
         if isinstance(item, Welcome):
             continue
         if isinstance(item, Closed):
