@@ -529,10 +529,18 @@ class SendFailed(HarnessError):
     """A write to the server failed (it closed or reset the connection)."""
 
 
+#: Frames shown before the one that ended a wait: the last ones, which lead up to it.
+SHOWN_BEFORE = 4
+
+
 def _actual(item: Incoming | None, skipped: list[Incoming]) -> str:
+    """What ended a wait, and the frames just before it (those decide; the first ones of a
+    long run seldom do)."""
     text = describe(item)
     if skipped:
-        shown = ", ".join(describe(s) for s in skipped[:5])
-        more = f" (+{len(skipped) - 5} more)" if len(skipped) > 5 else ""
-        text += f", after {shown}{more}"
+        last = ", ".join(describe(s) for s in skipped[-SHOWN_BEFORE:])
+        if len(skipped) > SHOWN_BEFORE:
+            text += f", after {len(skipped)} other frames, the last {SHOWN_BEFORE}: {last}"
+        else:
+            text += f", after {last}"
     return text

@@ -3,7 +3,7 @@ server-stamped sender."""
 
 from __future__ import annotations
 
-from conformance.client import Closed, describe
+from conformance.client import Closed, describe, reason_name
 from conformance.context import Case
 from conformance.errors import Violation
 from conformance.markers import requirement
@@ -72,7 +72,12 @@ def test_nick_is_free_once_left_is_seen(cw: Case) -> None:
         else:
             leaver.abort()
         item, _ = watcher.expect(left_about("lobby", leaver.nick), "LEFT of the leaver", "PRES-4")
-        cw.check(item.reason == reason, "PRES-6", f"reason {reason.name}", f"{item.reason}")
+        cw.check(
+            item.reason == reason,
+            "PRES-6",
+            f"LEFT {reason.name}",
+            f"LEFT {reason_name(item.reason)}",
+        )
         if how == "bye":
             cw.check(item.text == "gone", "ERR-12", "the BYE text 'gone'", repr(item.text))
         again = cw.client(f"again-{how}")

@@ -3,7 +3,7 @@ consistency under concurrent joins and leaves."""
 
 from __future__ import annotations
 
-from conformance.client import MockClient
+from conformance.client import MockClient, reason_name
 from conformance.context import Case
 from conformance.markers import requirement
 from conformance.predicates import deliver_of, joined_about, left_about
@@ -53,7 +53,12 @@ def test_left_names_the_cause(cw: Case) -> None:
         else:
             x.abort()
         item, _ = watcher.expect(left_about(room, x.nick), f"LEFT after {how}", "PRES-4")
-        cw.check(item.reason == reason, "PRES-6", f"{how}: reason {reason.name}", str(item.reason))
+        cw.check(
+            item.reason == reason,
+            "PRES-6",
+            f"{how}: LEFT {reason.name}",
+            f"LEFT {reason_name(item.reason)}",
+        )
         if how == "bye":
             cw.check(item.text == "see you", "ERR-12", "the BYE text", repr(item.text))
 

@@ -143,6 +143,9 @@ def _judge_cut(
     cw: Case, stalled: MockClient, watcher: MockClient, room: str, logs: list[FloodLog], w: Welcome
 ) -> None:
     left = next((e for _, e in watcher.log if left_about(room, stalled.nick)(e)), None)
+    if left is None and watcher.closed is not None:
+        ended = [e for _, e in watcher.log if isinstance(e, Error | Closed)]
+        raise HarnessError(f"the watching client's connection ended: {describe(ended[0])}")
     if left is None:
         pushed = sum(len(log.acked_seqs()) for log in logs) * w.max_text
         if not any(log.stalled for log in logs) and pushed < w.out_limit + CONGEST_MARGIN:
