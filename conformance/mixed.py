@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ BYE_TEXT = "mixed: bye ✓"
 #: Seconds (scaled) to wait for one chunk's answers, and for LEFTs of unclean exits.
 ANSWER_WAIT = 8.0
 SETTLE_WAIT = 4.0
+KEEPALIVE = 0.25
 
 _tokens = itertools.count(0x00AB_0000_0000_0001)
 
@@ -200,7 +202,7 @@ def _script(a: Actor, per: int, stayers: list[int], groups: int, rng: random.Ran
         if sends == join_at and a.late_room and a.late_room not in current:
             flat.append(Action("join", a.late_room))
             current.append(a.late_room)
-        if sends == leave_at:
+        if sends == leave_at and a.left_room is None:
             a.left_room = rng.choice(current)
             flat.append(Action("leave", a.left_room))
             current.remove(a.left_room)
@@ -274,10 +276,15 @@ def _arrival(client: MockClient, item: object) -> float:
 
 def traffic(cw: Case, mx: Mixed) -> None:
     """Every actor joins its rooms, then plays its chunks, all at once: each chunk pipelined,
-    then its answers awaited. (No barrier between joining and sending: a client waiting for
-    the slowest others would sit idle, and the joins are more traffic for the others.)"""
+    then its answers awaited. Then, once all are through, every remaining actor waits for the
+    LEFTs of those that ended their sessions and takes a PING barrier (§8.5): after that its
+    log holds everything the server owes it. No actor sits silent meanwhile (a PING every
+    KEEPALIVE seconds), or a short idle timeout would cut it while slower ones finish."""
     rng = random.Random(cw.rng.random())
     spell_rngs = [random.Random(rng.random()) for _ in mx.actors]
+    gone = {a.nick for a in mx.actors if a.gone}
+    finished = threading.Semaphore(0)
+    all_done = threading.Event()
 
     def one(i: int) -> None:
         a = mx.actors[i]
@@ -294,8 +301,37 @@ def traffic(cw: Case, mx: Mixed) -> None:
             a.done = True
         except Violation as v:
             mx.flag(v.req or "MSG-6", f"{a.nick}: expected {v.expected}; got {v.actual}")
+        finally:
+            finished.release()
+            a.judge_upto = len(client.log)
+        if a.gone or not a.done:
+            return
+        while not all_done.wait(KEEPALIVE):
+            _ping(a)
+        deadline = time.monotonic() + SETTLE_WAIT * cw.scale
+        while _awaited_lefts(client, gone) and time.monotonic() < deadline:
+            _ping(a)
+            client.recv_event(KEEPALIVE)
+        client.barrier("ORD-10", ANSWER_WAIT)
+        a.judge_upto = len(client.log)
 
+    def count() -> None:
+        for _ in mx.actors:
+            finished.acquire()
+        all_done.set()
+
+    counter = threading.Thread(target=count, daemon=True)
+    counter.start()
     cw.parallel(len(mx.actors), one, timeout=120.0)
+    counter.join(timeout=1.0)
+
+
+def _ping(a: Actor) -> None:
+    """A PING that nobody waits for (its PONG is judged with the others)."""
+    assert a.client is not None
+    token = next(_tokens)
+    a.pings.append((token, time.monotonic(), len(a.requests)))
+    a.client.send_frame(Ping(token))
 
 
 def _play(mx: Mixed, a: Actor, chunk: list[Action], rng: random.Random, scale: float) -> None:
@@ -371,28 +407,6 @@ def _depart(a: Actor) -> None:
         client.close()
     elif a.departure == "rst":
         client.abort()
-
-
-def settle(cw: Case, mx: Mixed) -> None:
-    """Wait (bounded) until every remaining member has seen the LEFT of every actor that ended
-    its session in a room they shared, then a PING barrier each (§8.5): after that every log
-    holds everything the server owes it. Missing LEFTs are the judge's business."""
-    gone = {a.nick for a in mx.actors if a.gone}
-    stay = [a for a in mx.actors if not a.gone]
-
-    def one(i: int) -> None:
-        a = stay[i]
-        client = a.client
-        assert client is not None
-        deadline = time.monotonic() + SETTLE_WAIT * cw.scale
-        while time.monotonic() < deadline:
-            if not _awaited_lefts(client, gone):
-                break
-            client.recv_event(0.05)
-        client.barrier("ORD-10", ANSWER_WAIT)
-        a.judge_upto = len(client.log)
-
-    cw.parallel(len(stay), one)
 
 
 def _awaited_lefts(client: MockClient, gone: set[str]) -> set[tuple[str, str]]:

@@ -258,6 +258,7 @@ def _presence(mx: Mixed, readings: list[Reading], room: str, who: frozenset[str]
             continue
         view = set(w.members)
         first_joined: dict[str, int] = {}
+        gone: set[str] = set()
         a = r.actor
         for i, e in w.presence:
             if isinstance(e, Joined):
@@ -268,9 +269,10 @@ def _presence(mx: Mixed, readings: list[Reading], room: str, who: frozenset[str]
                 view.add(e.nick)
                 first_joined.setdefault(e.nick, i)
                 continue
-            if e.nick not in view:
-                mx.flag("PRES-4", f"{a.nick}: {e!r} about a nick not in its view of {room}")
+            if e.nick in gone:
+                mx.flag("PRES-4", f"{a.nick}: a second {e!r}")
             view.discard(e.nick)
+            gone.add(e.nick)
             if e.nick in ours and e.nick not in departures:
                 mx.flag("PRES-4", f"{a.nick}: {e!r} about a member that stayed")
             kind = departures.get(e.nick)
@@ -282,7 +284,7 @@ def _presence(mx: Mixed, readings: list[Reading], room: str, who: frozenset[str]
             if late:
                 mx.flag("PRES-5", f"{a.nick}: {e.nick}'s seqs {late[:3]} after its LEFT")
         for j, d in w.delivers:
-            if d.sender not in w.members and first_joined.get(d.sender, len(r.log)) > j:
+            if d.sender not in w.members and first_joined.get(d.sender, -1) > j:
                 mx.flag("PRES-2", f"{a.nick}: {d.sender}'s seq {d.seq} before its JOINED")
         if r.stays_in(room):
             seen = view & ours
