@@ -218,7 +218,7 @@ def _script(a: Actor, per: int, stayers: list[int], groups: int, rng: random.Ran
             flat.append(Action("send", room, text=_text(rng, a.index, len(flat))))
             sends += 1
     while flat:
-        size = rng.randint(1, 12)
+        size = rng.randint(1, 24)
         a.actions.append(flat[:size])
         flat = flat[size:]
 

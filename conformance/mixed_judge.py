@@ -32,6 +32,36 @@ from .client import Incoming
 from .mixed import BYE_TEXT, Actor, Mixed
 from .scenarios import is_answer
 
+#: Every requirement the judge files problems under (the first takes anything unfiled).
+JUDGED = (
+    "ORD-3",
+    "ORD-12",
+    "ORD-1",
+    "ORD-2",
+    "ORD-4",
+    "ORD-5",
+    "ORD-7",
+    "ORD-10",
+    "ORD-11",
+    "MSG-3",
+    "MSG-4",
+    "MSG-6",
+    "MSG-7",
+    "MSG-10",
+    "MSG-11",
+    "MSG-13",
+    "NICK-3",
+    "NICK-5",
+    "PRES-1",
+    "PRES-2",
+    "PRES-3",
+    "PRES-4",
+    "PRES-5",
+    "PRES-6",
+    "ERR-12",
+    "ROOM-11",
+)
+
 REASONS = {
     "leave": LeaveReason.PART,
     "bye": LeaveReason.QUIT,

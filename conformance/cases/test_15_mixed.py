@@ -8,37 +8,8 @@ from conformance import mixed, mixed_judge
 from conformance.context import Case
 from conformance.invariants import SHOWN
 from conformance.markers import requirement
+from conformance.mixed_judge import JUDGED
 from conformance.steps import who
-
-#: What the judge files problems under (the case's first ID takes anything unfiled).
-JUDGED = (
-    "ORD-3",
-    "ORD-12",
-    "ORD-1",
-    "ORD-2",
-    "ORD-4",
-    "ORD-5",
-    "ORD-7",
-    "ORD-10",
-    "ORD-11",
-    "MSG-3",
-    "MSG-4",
-    "MSG-6",
-    "MSG-7",
-    "MSG-10",
-    "MSG-11",
-    "MSG-13",
-    "NICK-3",
-    "NICK-5",
-    "PRES-1",
-    "PRES-2",
-    "PRES-3",
-    "PRES-4",
-    "PRES-5",
-    "PRES-6",
-    "ERR-12",
-    "ROOM-11",
-)
 
 
 @requirement(*JUDGED)
