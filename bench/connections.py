@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import harness, metrics
-from .context import Context, failed_server, frozen, spread
+from .context import Context, connect_failed, failed_server, frozen, spread
 from .harness import Layout
 from .orders import ClientSpec, Role, RunOrder
 from .servers import Server, ServerError
@@ -40,7 +40,7 @@ def _climb(ctx: Context, server: Server, name: str, levels: tuple[int, ...]) -> 
     joined = harness.connect(ctx.pool, server, sender, ctx.preset.connect_timeout)
     base = server.sample()
     if joined["failed"]:
-        ctx.record("connections", "idle", {"clients": 0}, name, {"status": "connect failed"})
+        ctx.record("connections", "idle", {"clients": 0}, name, {"status": connect_failed(joined)})
         return
     have = 0
     for level in levels:

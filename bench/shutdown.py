@@ -23,7 +23,7 @@ from typing import Any
 
 from . import capacity, harness, metrics
 from .burstload import WatchOrder
-from .context import Context, failed_server, frozen, spread
+from .context import Context, connect_failed, failed_server, frozen, spread
 from .harness import Layout
 from .orders import ClientSpec, Role
 from .procstat import ProcSample
@@ -66,7 +66,7 @@ def _shutdown(ctx: Context, server: Server, n: int) -> dict[str, Any]:
     ctx.progress.phase(f"connecting {n} clients to {server.name}")
     joined = harness.connect(ctx.pool, server, layout, ctx.preset.connect_timeout)
     if not joined["ok"]:
-        return {"status": "connect failed: " + "; ".join(sorted(joined["failures"]))}
+        return {"status": connect_failed(joined)}
     if not server.alive():
         return {"status": f"server died before SIGTERM: {server.log_tail()}"}
     held = server.sample()
