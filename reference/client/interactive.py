@@ -52,7 +52,7 @@ from .errors import (
     NickRefused,
 )
 from .library import ChatClient, Request
-from .render import STYLE
+from .render import STYLE, clean
 from .status import EXIT_NO_CONNECTION, EXIT_OK, EXIT_SESSION_ENDED
 from .terminal import ChatOver, TerminalView
 
@@ -246,5 +246,5 @@ def _show_when_accepted(
 def _stderr(text: str) -> None:
     """One line on the real stderr (patch_stdout redirects sys.stderr above the prompt)."""
     stream = sys.__stderr__ or sys.stderr
-    stream.write(text + "\n")
+    stream.write(clean(text) + "\n")
     stream.flush()
