@@ -147,7 +147,9 @@ def test_nick_is_asked_for_and_asked_again(server: Server, bob: ChatClient) -> N
         child.send("carol\r")
         child.expect("you are")
         child.expect("#lobby>")
-        child.sendcontrol("c")
+        child.send("x")
+        child.sendcontrol("c")  # clears the x ...
+        child.sendcontrol("c")  # ... and a second one in a row leaves
         assert finish(child) == 0
         left = next_of(bob, Left)
         assert left == Left("lobby", "carol", LeaveReason.QUIT, "bye")
@@ -332,9 +334,7 @@ def test_joining_again_and_switching_say_where_plain_lines_go(
         child.close(force=True)
 
 
-def test_ctrl_c_clears_a_half_typed_line_and_leaves_from_an_empty_one(
-    server: Server, bob: ChatClient
-) -> None:
+def test_ctrl_c_clears_the_line_and_a_second_one_leaves(server: Server, bob: ChatClient) -> None:
     child = spawn(server.address[1], "--nick", "alice")
     try:
         child.expect("#lobby>")
@@ -344,6 +344,9 @@ def test_ctrl_c_clears_a_half_typed_line_and_leaves_from_an_empty_one(
         child.send("fresh\r")
         assert next_of(bob, Deliver).text == "fresh"
         child.expect("> fresh")
+        child.expect("#lobby>")
+        child.sendcontrol("c")  # on an empty line: only says how to leave
+        child.expect("press Ctrl-C again to leave")
         child.expect("#lobby>")
         child.sendcontrol("c")
         assert finish(child) == 0
