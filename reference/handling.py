@@ -109,7 +109,9 @@ class FrameHandling:
         handled = 0
         ending: Ending | None = None
         while ending is None:
-            if self.server.closing:  # the SERVER_SHUTDOWN is queued: act on nothing more
+            # Shutdown: act on nothing more. A busy thread looks at the stop pipe itself now
+            # and then (see ``Session.serve``).
+            if self.server.closing or (handled % 64 == 63 and self.server.stop_requested()):
                 ending = self.shutdown_ending()
                 break
             try:
@@ -201,7 +203,12 @@ class FrameHandling:
         if not blocked():
             return
         deadline = time.monotonic() + 2 * self.config.slow_timeout + 1.0
-        if not congestion.wait_while(blocked, deadline, self.aborting) and not self.aborting():
+        self.server.turns.release()  # a held sender lets others run meanwhile (SLOW-5)
+        try:
+            held = congestion.wait_while(blocked, deadline, self.aborting)
+        finally:
+            self.server.turns.acquire()
+        if not held and not self.aborting():
             log.warning("%r: held back past the slow-consumer deadline", self)
 
     def aborting(self) -> bool:

@@ -86,29 +86,37 @@ class Session(FrameHandling):
                 self.server.session_ended(self)
 
     def serve(self) -> Ending:
+        sock_fd, turns = self.sock.fileno(), self.server.turns
         poller = select.poll()
-        poller.register(self.sock.fileno(), _POLL_IN)
+        poller.register(sock_fd, _POLL_IN)
         poller.register(self.wake_fd, select.POLLIN)
         while True:
-            if self.server.closing:
+            # Not only ``closing``: under a flood, the thread that is to set it may wait long
+            # for the GIL, while a busy thread like this one sees the stop pipe at once.
+            if self.server.stop_requested():
                 return self.shutdown_ending()
             now = time.monotonic()
             wait, ending = self.timers(now)
             if ending is not None:
                 return ending
             ready = poller.poll(None if wait is None else max(0, int(wait * 1000) + 1))
-            if not any(fd == self.sock.fileno() for fd, _ in ready):
+            if not any(fd == sock_fd for fd, _ in ready):
                 continue
+            turns.acquire()  # see ``Server.turns``
             try:
                 data = self.sock.recv(RECV_SIZE)
             except BlockingIOError:
+                turns.release()
                 continue
             except OSError:
                 data = b""
-            if not data:
-                return self.lost_ending()
-            self.splitter.receive_data(data)
-            ending = self.process()
+            try:
+                if not data:
+                    return self.lost_ending()
+                self.splitter.receive_data(data)
+                ending = self.process()
+            finally:
+                turns.release()
             if ending is not None:
                 return ending
 
@@ -147,7 +155,8 @@ class Session(FrameHandling):
             # may take it that the others have been told (and its nick is free).
             self.hub.depart(self, ending.reason, ending.text, notify=ending.notify)
         if ending.error is not None:
-            self.outbox.push_final(ending.error)
+            # At shutdown the ERROR goes before any backlog (see ``Server.shutdown``).
+            self.outbox.push_final(ending.error, drop_backlog=self.server.closing)
         self.state = State.CLOSED
         graceful = ending.graceful and self.outbox.failed is None
         if self.server.closing and graceful:  # the flusher writes, drains and closes
