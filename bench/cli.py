@@ -57,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Measure a chatwire/1 server over loopback TCP, optionally beside the "
-        "naive and raw baselines.",
+        "naive, raw and Redis pub/sub baselines.",
     )
     p.add_argument("scenario", choices=[*SCENARIOS, "all"], help="what to measure; all = sweep")
     p.add_argument("--server", metavar="HOST:PORT", help="measure this running server")
@@ -69,7 +69,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="ARG",
         help="extra argument for the reference server the bench starts",
     )
-    p.add_argument("--compare", action="store_true", help="also run the naive and raw baselines")
+    p.add_argument(
+        "--compare", action="store_true", help="also run the naive, raw and Redis baselines"
+    )
     p.add_argument("--smoke", action="store_true", help="tiny sizes (seconds, for tests)")
     p.add_argument("--sizes", type=_sizes, help="override N/K/client levels, e.g. 1,16,256")
     p.add_argument("--workers", type=int, default=3, help="load worker processes (default 3)")
@@ -154,4 +156,5 @@ def _targets(args: argparse.Namespace) -> list[Target]:
         main = Target("reference", kind="reference", args=(*REFERENCE_ARGS, *args.server_arg))
     if not args.compare:
         return [main]
-    return [main, Target("naive", kind="naive"), Target("raw", kind="raw")]
+    baselines = ("naive", "raw", "redis")
+    return [main, *(Target(name, kind=name) for name in baselines)]

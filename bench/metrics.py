@@ -8,6 +8,9 @@ from .orders import PEER, RECEIVER, SENDER, STALLER
 from .procstat import ProcSample
 
 Metrics = dict[str, Any]
+#: Wires on which the server answers every message (chatwire ACK, Redis's PUBLISH reply):
+#: senders keep a window of unanswered messages, and the answers count what was accepted.
+ACKED_DIALECTS = frozenset({"chatwire", "redis"})
 
 
 def percentile(sorted_values: list[int], fraction: float) -> int:
@@ -38,9 +41,10 @@ def merge_run(
     zero = dict.fromkeys(("count", "delivered", "acked", "written", "bytes_in", "bytes_out"), 0)
     send, peer = roles.get(SENDER, zero), roles.get(PEER, zero)
     recv = roles.get(RECEIVER, zero)
-    # What the server accepted: ACKed messages for chatwire; for the baselines, which have no
-    # ACK, every message whose bytes were all handed to the kernel.
-    key = "acked" if dialect == "chatwire" else "written"
+    # What the server accepted: ACKed messages for chatwire (and answered PUBLISHes for
+    # Redis); for the other baselines, which have no ACK, every message whose bytes were all
+    # handed to the kernel.
+    key = "acked" if dialect in ACKED_DIALECTS else "written"
     accepted_s, accepted_p = send[key], peer[key]
     n_recv, n_peer = recv["count"], peer["count"]
     expected = accepted_s * (n_recv + n_peer) + accepted_p * max(0, n_recv + n_peer - 1)
