@@ -141,7 +141,7 @@ class Flusher:
         while True:
             for _ in range(len(dirty)):  # one round: each queued outbox once
                 outbox = dirty.popleft()
-                if outbox._flush():
+                if outbox.write_queued():
                     dirty.append(outbox)
             if self._handed:
                 self._take_handed()
@@ -162,7 +162,7 @@ class Flusher:
                         os.eventfd_read(fd)
                     continue
                 ready = self._by_fd.get(fd)
-                if ready is not None and mask & select.EPOLLOUT and ready._writable():
+                if ready is not None and mask & select.EPOLLOUT and ready.writable():
                     dirty.append(ready)
                 if fd in self._lingering and mask & _EPOLL_READABLE:
                     self._drain_lingering(fd)
@@ -185,7 +185,7 @@ class Flusher:
             since = outbox.congested_since
             if since is not None and now - since >= self.slow_timeout:
                 log.info("cutting slow consumer %s after %.2fs", outbox.owner, now - since)
-                outbox._cut(self._farewell)
+                outbox.cut(self._farewell)
 
     def _take_handed(self) -> None:
         while self._handed:

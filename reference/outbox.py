@@ -23,10 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Container
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .flusher import Flusher
+from typing import Protocol
 
 log = logging.getLogger("reference.server")
 
@@ -73,8 +70,24 @@ class Congestion:
             self.cond.notify_all()
 
 
+class Scheduler(Protocol):
+    """What an outbox needs of the flusher that writes it (``reference.flusher.Flusher``)."""
+
+    @property
+    def congestion(self) -> Congestion: ...
+
+    def schedule(self, outbox: Outbox) -> None:
+        """Write ``outbox`` in the next round (it has bytes queued and none in flight)."""
+
+    def unregister(self, outbox: Outbox, closing: bool = False) -> None:
+        """Forget ``outbox``: it is sealed and its socket no longer written."""
+
+
 class Outbox:
     """One client's pending output. ``push`` may be called from any thread.
+
+    Two sides: the session and the hub push (``push``, ``push_final``, ``wait_flushed``,
+    ``seal``); the flusher thread alone calls ``write_queued``, ``writable`` and ``cut``.
 
     Slotted and lean (a list, a lock, a condition made only when someone waits): there is one
     per client, and the reference server aims at 15,000 clients in 20 KB each."""
@@ -99,7 +112,7 @@ class Outbox:
         "sock",
     )
 
-    def __init__(self, sock: socket.socket, flusher: Flusher, limit: int, owner: object) -> None:
+    def __init__(self, sock: socket.socket, flusher: Scheduler, limit: int, owner: object) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.owner = owner
@@ -193,10 +206,12 @@ class Outbox:
         if self._waiters and self._cond is not None:
             self._cond.notify_all()
 
-    # -- flusher side -------------------------------------------------------------------
+    # -- flusher side: called by the flusher thread only ---------------------------------
 
-    def _flush(self) -> bool:
-        """Write everything queued in one call. True if more was queued meanwhile."""
+    def write_queued(self) -> bool:
+        """Write everything queued in one call. True if more was queued meanwhile (schedule
+        again); False once the queue is empty, the socket is full (wait for
+        :meth:`writable`), or output has stopped."""
         with self._lock:
             if self._sealed or self.failed or not self._chunks:
                 self._scheduled = False
@@ -236,7 +251,7 @@ class Outbox:
             self._uncongest()
         return again
 
-    def _writable(self) -> bool:
+    def writable(self) -> bool:
         """EPOLLOUT fired: True if a blocked write should be retried."""
         with self._lock:
             if not self._blocked:
@@ -244,7 +259,7 @@ class Outbox:
             self._blocked = False
             return True
 
-    def _cut(self, farewell: bytes) -> None:
+    def cut(self, farewell: bytes) -> None:
         """§12.2: a best-effort ERROR (no waiting for it), then shut the socket so the
         session's reader wakes up and ends the session."""
         with self._lock:
