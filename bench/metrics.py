@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .orders import PEER, RECEIVER, SENDER, STALLER
-from .procstat import ProcSample
+from .procstat import ProcSample, cpu_between
 
 Metrics = dict[str, Any]
 #: Wires on which the server answers every message (chatwire ACK, Redis's PUBLISH reply):
@@ -92,7 +92,7 @@ def latency_figures(latencies: list[int]) -> Metrics:
 def server_figures(before: ProcSample | None, after: ProcSample | None, deliveries: int) -> Metrics:
     if before is None or after is None:
         return {"server_cpu_s": None, "cpu_us_per_delivery": None, "server_rss_kib": None}
-    cpu = after.cpu_s - before.cpu_s
+    cpu = cpu_between(before, after)
     return {
         "server_cpu_s": cpu,
         "cpu_us_per_delivery": cpu / deliveries * 1e6 if deliveries else None,

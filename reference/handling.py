@@ -251,6 +251,7 @@ class FrameHandling:
 
         if not blocked():
             return
+        self.host.flusher.write_behind_now()  # what this thread owes others goes out first
         deadline = time.monotonic() + 2 * self.config.slow_timeout + 1.0
         if not congestion.wait_while(blocked, deadline, self.aborting) and not self.aborting():
             log.warning("%r: held back past the slow-consumer deadline", self)

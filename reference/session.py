@@ -69,7 +69,8 @@ class Session(FrameHandling):
 
     def serve(self) -> Ending:
         poller = select.poll()
-        poller.register(self.sock.fileno(), _POLL_IN)
+        sock_fd = self.sock.fileno()
+        poller.register(sock_fd, _POLL_IN)
         poller.register(self.wake_fd, select.POLLIN)
         while True:
             if self.host.closing:
@@ -79,7 +80,7 @@ class Session(FrameHandling):
             if ending is not None:
                 return ending
             ready = poller.poll(None if wait is None else max(0, int(wait * 1000) + 1))
-            if not any(fd == self.sock.fileno() for fd, _ in ready):
+            if not any(fd == sock_fd for fd, _ in ready):
                 continue
             try:
                 data = self.sock.recv(RECV_SIZE)
@@ -91,7 +92,12 @@ class Session(FrameHandling):
                 self.conn.receive_eof()
                 return self.lost_ending()
             self.conn.receive_data(data)
-            ending = self.process()
+            flusher = self.host.flusher
+            flusher.begin_write_behind()
+            try:
+                ending = self.process()
+            finally:
+                flusher.end_write_behind()
             if ending is not None:
                 return ending
 
