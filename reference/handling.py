@@ -83,12 +83,13 @@ def refusal(code: ErrorCode, in_reply_to: int) -> bytes:
 
 
 class _SendBatch:
-    """Accepted SENDs to one room not yet handed to the hub."""
+    """Accepted SENDs to one room not yet handed to the hub, and that room's members."""
 
-    __slots__ = ("room", "size", "texts")
+    __slots__ = ("members", "room", "size", "texts")
 
     def __init__(self) -> None:
         self.room = ""
+        self.members: Container[object] | None = None
         self.texts: list[bytes] = []
         self.size = 0
 
@@ -210,6 +211,7 @@ class FrameHandling:
                     self.flush_sends(batch)
                     texts = batch.texts
                 batch.room = key
+                batch.members = rooms[key].members
                 texts.append(text16)
                 batch.size += len(text16)
                 continue
@@ -219,19 +221,20 @@ class FrameHandling:
 
     def flush_sends(self, batch: _SendBatch) -> None:
         if batch.texts:
-            self.send_batch(batch.room, batch.texts)
+            self.send_batch(batch.room, batch.texts, batch.members)
             batch.texts = []
             batch.size = 0
 
-    def send_batch(self, room: str, texts16: list[bytes]) -> None:
+    def send_batch(
+        self, room: str, texts16: list[bytes], members: Container[object] | None
+    ) -> None:
         """Accept a batch of checked SENDs to one room, then hold (§12.3 SLOW-3)."""
         self.respect_holds()
         code = self.hub.send(self, room, texts16)
         if code is not None:  # only if a subclass's checks let a bad one through
             self.push(refusal(code, _SEND) * len(texts16))
             return
-        joined = self.hub.rooms_of(self).get(room)
-        self.hold_room = joined.members if joined is not None else None
+        self.hold_room = members
         self.respect_holds()
 
     def respect_holds(self) -> None:

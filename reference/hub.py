@@ -180,17 +180,25 @@ class Hub:
         room8 = room.name8
         with room.lock:
             first = room.seq + 1
-            room.seq += len(texts16)
-            delivers = frames.delivers(room8, first, room.members[member], texts16)
-            acks = frames.acks(room8, first, len(texts16))
-            data = delivers[0] if len(delivers) == 1 else b"".join(delivers)
+            if len(texts16) == 1:  # most sends, at light load: no lists to build
+                room.seq = first
+                data = frames.deliver(room8, first, room.members[member], texts16[0])
+                answer = frames.ack(room8, first)
+                if member.echo:
+                    answer += data
+            else:
+                room.seq += len(texts16)
+                delivers = frames.delivers(room8, first, room.members[member], texts16)
+                acks = frames.acks(room8, first, len(texts16))
+                data = b"".join(delivers)
+                if member.echo:
+                    answer = b"".join(a + d for a, d in zip(acks, delivers, strict=True))
+                else:
+                    answer = b"".join(acks)
             for other in room.members:
                 if other is not member:
                     other.push(data)
-            if member.echo:
-                member.push(b"".join(b"".join(pair) for pair in zip(acks, delivers, strict=True)))
-            else:
-                member.push(acks[0] if len(acks) == 1 else b"".join(acks))
+            member.push(answer)
         return None
 
     def direct(self, member: Member, nick: str, text: str) -> Member | None:

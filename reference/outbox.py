@@ -99,6 +99,7 @@ class Outbox:
         "_final",
         "_flusher",
         "_lock",
+        "_room_seen",
         "_scheduled",
         "_sealed",
         "_waiters",
@@ -125,6 +126,7 @@ class Outbox:
         self._scheduled = False  # the flusher owes this outbox a write (queued or blocked)
         self._blocked = False  # the socket was full: wait for EPOLLOUT
         self._writing = False
+        self._room_seen = False  # EPOLLOUT came during a write in flight
         self._sealed = False  # no more writes: the session owns the socket again
         self._final = False  # the last frame is queued: push() drops anything more
         self._waiters = 0
@@ -220,6 +222,7 @@ class Outbox:
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             self._chunks = []
             self._writing = True
+            self._room_seen = False
             last = self._final
         try:  # the last frame: FIN follows at once, so let it leave in the same segment
             written = self.sock.send(data, socket.MSG_MORE) if last else os.write(self.fd, data)
@@ -238,7 +241,9 @@ class Outbox:
                 self.pending -= written
                 if written < len(data):
                     self._chunks.insert(0, memoryview(data)[written:])
-                    self._blocked = True
+                    # Wait for EPOLLOUT, unless it came while we wrote (a handler thread
+                    # writing behind): then it will not come again, so write once more.
+                    self._blocked = not self._room_seen
                 elif not self._chunks:
                     self._scheduled = False
                     if self._final:  # the fatal ERROR is out: FIN now (§11.3)
@@ -254,6 +259,9 @@ class Outbox:
     def writable(self) -> bool:
         """EPOLLOUT fired: True if a blocked write should be retried."""
         with self._lock:
+            if self._writing:  # another thread's write is in flight: it retries (see above)
+                self._room_seen = True
+                return False
             if not self._blocked:
                 return False
             self._blocked = False

@@ -103,26 +103,35 @@ def scan_sends(
     exactly what ``decode_send`` accepts, with the same values (``tests/test_fastpath.py``).
     """
     run: list[tuple[bytes, bytes]] = []
-    end_all = len(buf)
+    if len(buf) - pos < 5 or buf[pos + 4] != _SEND_TYPE:
+        return run, pos
+    data = bytes(buf[pos:])  # slices of bytes are bytes: one copy per run, not two per field
+    base, pos = pos, 0
+    end_all = len(data)
     unpack = _U32.unpack_from
-    while len(run) < limit and end_all - pos >= 5:
-        (length,) = unpack(buf, pos)
+    last_room = None
+    while end_all - pos >= 5 and data[pos + 4] == _SEND_TYPE and len(run) < limit:
+        (length,) = unpack(data, pos)
         end = pos + 4 + length
-        if not 0 < length <= max_frame or end > end_all or buf[pos + 4] != _SEND_TYPE:
+        if not 0 < length <= max_frame or end > end_all:
             break
         room_at = pos + 5
         if room_at >= end:
             break
-        text_at = room_at + 1 + buf[room_at]
-        if text_at + 2 > end or text_at + 2 + (buf[text_at] << 8 | buf[text_at + 1]) != end:
+        text_at = room_at + 1 + data[room_at]
+        if text_at + 2 > end or text_at + 2 + (data[text_at] << 8 | data[text_at + 1]) != end:
             break
-        room = bytes(buf[room_at + 1 : text_at])
-        text = bytes(buf[text_at + 2 : end])
-        if not (_is_text(room) and _is_text(text)):
+        room = data[room_at + 1 : text_at]
+        if room != last_room:
+            if not _is_text(room):
+                break
+            last_room = room
+        text = data[text_at + 2 : end]
+        if not (text.isascii() and b"\x00" not in text) and not _is_text(text):
             break
-        run.append((room, bytes(buf[text_at : text_at + 2]) + text))
+        run.append((last_room, data[text_at:end]))
         pos = end
-    return run, pos
+    return run, base + pos
 
 
 def decode_deliver(body: bytes) -> Deliver:
