@@ -82,6 +82,9 @@ class Scheduler(Protocol):
     def unregister(self, outbox: Outbox, closing: bool = False) -> None:
         """Forget ``outbox``: it is sealed and its socket no longer written."""
 
+    def poke(self) -> None:
+        """Wake the flusher thread now (its watchdog has a new deadline to keep)."""
+
 
 class Outbox:
     """One client's pending output. ``push`` may be called from any thread.
@@ -144,13 +147,16 @@ class Outbox:
                 return
             self._chunks.append(data)
             self.pending += len(data)
-            if self.pending > self.limit and self.congested_since is None:
+            newly_congested = self.pending > self.limit and self.congested_since is None
+            if newly_congested:
                 self.congested_since = time.monotonic()
                 self._flusher.congestion.mark(self)
-            if self._scheduled:
-                return
+            schedule = not self._scheduled
             self._scheduled = True
-        self._flusher.schedule(self)
+        if schedule:
+            self._flusher.schedule(self)
+        if newly_congested:  # the watchdog's clock starts now: the flusher must know (§12.2)
+            self._flusher.poke()
 
     def push_final(self, data: bytes) -> None:
         """Queue the last frame (a fatal ERROR, §11.2): nothing is queued after it, and the
