@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: The resolution of every CPU time /proc reports, in seconds.
+TICK_S = 1 / _CLOCK_TICKS
 
 
 #: Up to this many threads, CPU time is summed from each thread's schedstat (nanoseconds)
@@ -36,15 +38,21 @@ class ProcSample:
     threads_cpu_s: float | None = None
 
 
-def cpu_between(before: ProcSample, after: ProcSample) -> float:
-    """CPU seconds spent between two samples: to the nanosecond when both have it and no
-    thread ended between them (an ended thread's time leaves the per-thread sum)."""
-    if (
+def precise(before: ProcSample, after: ProcSample) -> bool:
+    """Whether both samples summed every thread's CPU to the nanosecond and no thread ended
+    between them (an ended thread's time leaves the per-thread sum)."""
+    return (
         before.threads_cpu_s is not None
         and after.threads_cpu_s is not None
         and after.threads >= before.threads
         and after.threads_cpu_s >= before.threads_cpu_s
-    ):
+    )
+
+
+def cpu_between(before: ProcSample, after: ProcSample) -> float:
+    """CPU seconds spent between two samples, to the nanosecond where :func:`precise`."""
+    if precise(before, after):
+        assert before.threads_cpu_s is not None and after.threads_cpu_s is not None
         return after.threads_cpu_s - before.threads_cpu_s
     return after.cpu_s - before.cpu_s
 

@@ -58,7 +58,7 @@ class Session(FrameHandling):
         ending = Ending(LeaveReason.LOST)
         try:
             ending = self.serve()
-        except Exception as exc:  # a fault of ours: say so (§11.2 ERR-19), never a bare close
+        except Exception as exc:  # a fault of ours: say so (§11.6 ERR-21), never a bare close
             log.exception("session %r failed", self)
             ending = from_error(SessionEnded(f"internal error: {type(exc).__name__}", _INTERNAL))
         finally:
@@ -111,7 +111,10 @@ class Session(FrameHandling):
         idle = self.config.idle_timeout
         if idle <= 0:
             return None, None
-        silent = now - self.last_frame
+        if self.outbox.congested:  # §10.2 KEEP-10: a congested client is §12's to judge
+            self.pinged = False
+            return idle / 2, None
+        silent = now - max(self.last_frame, self.outbox.relieved_at)  # KEEP-10: relief counts
         if silent >= idle:
             timeout = SessionEnded(f"nothing received for {idle:g}s", ErrorCode.IDLE_TIMEOUT)
             return None, from_error(timeout, LeaveReason.TIMEOUT)

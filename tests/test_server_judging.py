@@ -88,7 +88,7 @@ class _FaultyOnWho(Session):
 @pytest.mark.network
 @pytest.mark.timeout(30)
 def test_a_fault_of_the_server_ends_the_session_with_internal_error() -> None:
-    """§11.6 ERR-19: a handler's unexpected exception is not a silent close: the client gets
+    """§11.6 ERR-21: a handler's unexpected exception is not a silent close: the client gets
     the fatal INTERNAL_ERROR, the others LEFT with reason ERROR, and the server goes on."""
     config = ServerConfig(host="127.0.0.1", port=0, drain_time=0.5)
     with Server(config, session_class=_FaultyOnWho) as server:
