@@ -16,15 +16,17 @@ from . import (
     fanout,
     overload,
     plot,
+    preflight,
     procstat,
     report,
     shutdown,
     slow,
     throughput,
 )
-from .context import Context, Progress, Target
+from .context import Context, Target
 from .harness import Pool, WorkerError
-from .presets import PRESETS
+from .presets import PRESETS, Preset
+from .progress import Progress
 from .servers import ServerError, parse_address
 
 SCENARIOS: dict[str, Callable[[Context], None]] = {
@@ -36,6 +38,16 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "burst": burst.run,
     "shutdown": shutdown.run,
     "codec": codecbench.run,
+}
+#: How many points each scenario measures per server.
+POINTS: dict[str, Callable[[Preset], int]] = {
+    "fanout": lambda p: 2 * len(p.fanout_sizes),
+    "throughput": lambda p: len(p.throughput_sizes),
+    "connections": lambda p: len(p.connection_levels),
+    "slow-consumer": lambda p: 2,
+    "overload": lambda p: 1,
+    "burst": lambda p: len(p.burst_sizes),
+    "shutdown": lambda p: len(p.shutdown_sizes),
 }
 #: Arguments the bench gives the reference server it starts: no flood limit (a bench floods).
 REFERENCE_ARGS = ("--rate", "0")
@@ -79,6 +91,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the scaling curves")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument(
+        "--wide", action="store_true", help="every column (tables fit 100 columns otherwise)"
+    )
     return p
 
 
@@ -105,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             preset = replace(preset, **{name: value})
     try:
         targets = _targets(args)
+        if args.server is not None:
+            preflight.probe(*parse_address(args.server))
     except ServerError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -114,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(not args.quiet)
     pool = Pool(args.workers) if names != ["codec"] else Pool(0)
     ctx = Context(pool, preset, targets, progress)
+    progress.plan(sum(_points(name, preset, len(targets)) for name in names))
     started = time.time()
+    interrupted = False
     try:
         for name in names:
             progress.say(f"scenario {name}")
@@ -124,9 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print("bench: interrupted; partial results follow", file=sys.stderr)
+        interrupted = True
     finally:
+        progress.close()
         pool.close()
-    print(report.tables(ctx.results))
+    print(report.tables(ctx.results, None if args.wide else report.WIDTH))
     options = {
         "argv": sys.argv[1:] if argv is None else argv,
         "scenarios": names,
@@ -143,7 +164,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot is not None:
         plot.draw(args.plot, ctx.results, f"chatwire bench ({preset.name})")
         progress.say(f"wrote {args.plot}")
-    return 0
+    failed = [r for r in ctx.results if r.failed]
+    if failed:
+        first = failed[0]
+        print(
+            f"bench: {len(failed)} of {len(ctx.results)} points could not be measured; "
+            f"first: {first.scenario} {first.variant} [{first.server}]: {first.figures['status']}",
+            file=sys.stderr,
+        )
+        return 1
+    return 130 if interrupted else 0
+
+
+def _points(name: str, preset: Preset, servers: int) -> int:
+    if name == "codec":
+        return codecbench.FRAMES  # measured in this process, once
+    return POINTS[name](preset) * servers
 
 
 def _targets(args: argparse.Namespace) -> list[Target]:

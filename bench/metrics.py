@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import procstat
 from .orders import PEER, RECEIVER, SENDER, STALLER
 from .procstat import ProcSample
+
+#: Fewest clock ticks of server CPU from which a CPU cost per delivery is given (10%).
+MIN_CPU_TICKS = 10
 
 Metrics = dict[str, Any]
 
@@ -89,9 +93,12 @@ def server_figures(before: ProcSample | None, after: ProcSample | None, deliveri
     if before is None or after is None:
         return {"server_cpu_s": None, "cpu_us_per_delivery": None, "server_rss_kib": None}
     cpu = after.cpu_s - before.cpu_s
+    # /proc counts CPU in clock ticks (10 ms): below MIN_CPU_TICKS of them, a figure per
+    # delivery would be mostly rounding (0.00 or one tick's worth), so it is not given.
+    measurable = cpu >= MIN_CPU_TICKS * procstat.TICK_S and deliveries
     return {
         "server_cpu_s": cpu,
-        "cpu_us_per_delivery": cpu / deliveries * 1e6 if deliveries else None,
+        "cpu_us_per_delivery": cpu / deliveries * 1e6 if measurable else None,
         "server_rss_kib": after.rss_kib,
         "server_threads": after.threads,
     }

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: The resolution of every CPU time /proc reports, in seconds.
+TICK_S = 1 / _CLOCK_TICKS
 
 
 @dataclass(frozen=True, slots=True)

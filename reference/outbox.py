@@ -96,6 +96,7 @@ class Outbox:
         "limit",
         "owner",
         "pending",
+        "relieved_at",
         "sock",
     )
 
@@ -116,6 +117,8 @@ class Outbox:
         self._final = False  # the last frame is queued: push() drops anything more
         self._waiters = 0
         self.congested_since: float | None = None
+        #: When the last congestion episode ended without a cut (§10.2 KEEP-10: activity).
+        self.relieved_at = 0.0
         #: Why output stopped early: "cut" (slow consumer) or "broken" (write failed).
         self.failed: str | None = None
 
@@ -267,4 +270,5 @@ class Outbox:
             if self.congested_since is None:
                 return
             self.congested_since = None
+            self.relieved_at = time.monotonic()
         self._flusher.congestion.clear(self)

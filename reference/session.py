@@ -122,7 +122,10 @@ class Session(FrameHandling):
         idle = self.config.idle_timeout
         if idle <= 0:
             return None, None
-        silent = now - self.last_frame
+        if self.outbox.congested:  # §10.2 KEEP-10: a congested client is §12's to judge
+            self.pinged = False
+            return idle / 2, None
+        silent = now - max(self.last_frame, self.outbox.relieved_at)  # KEEP-10: relief counts
         if silent >= idle:
             ending = fatal(ErrorCode.IDLE_TIMEOUT, f"nothing received for {idle:g}s")
             return None, Ending(LeaveReason.TIMEOUT, ending.error, detail=ending.detail)

@@ -19,13 +19,14 @@ from typing import Any
 import pytest
 
 from bench import capacity, plot, procstat
-from bench.context import Result
 from bench.dialects import ChatwireStream, LineStream, MessageMaker, RawStream
 from bench.report import TITLES, ratios, tables
+from bench.result import Result
 from bench.servers import ServerError, parse_address
 from spec.codec import decode_frame, encode
 from spec.decoder import FrameSplitter
 from spec.events import Ack, Deliver, Join, Ping, Pong, Roster, Send, Welcome
+from tests.client_procs import http_server
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = [
@@ -228,6 +229,41 @@ def test_command_line_errors_are_one_line_and_nonzero() -> None:
         done = bench("codec", "--smoke", "--plot", "x.png", timeout=20)
         assert done.returncode == 2
         assert done.stderr.strip() == "--plot needs matplotlib: pip install -e '.[plot]'"
+
+
+@pytest.mark.network
+@pytest.mark.timeout(60)
+def test_preflight_says_in_one_line_what_is_wrong_with_the_address() -> None:
+    """Nothing there, a listener that never answers, another protocol: one line, exit 2,
+    before any worker starts."""
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    done = bench("fanout", "--server", f"127.0.0.1:{port}", timeout=20)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"bench: nothing answers on 127.0.0.1:{port}: Connection refused\n"
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # never accepts: the kernel does
+        port = silent.getsockname()[1]
+        done = bench("fanout", "--server", f"127.0.0.1:{port}", timeout=30)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"bench: 127.0.0.1:{port} accepted the connection but did not answer HELLO within 5 s\n"
+    )
+    with http_server() as port:
+        done = bench("fanout", "--server", f"127.0.0.1:{port}", timeout=20)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"bench: 127.0.0.1:{port} is not a chatwire/1 server (")
+    assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.network
+@pytest.mark.timeout(60)
+def test_points_that_could_not_be_measured_make_the_exit_status_non_zero() -> None:
+    done = bench("fanout", "--smoke", "--sizes", "1", "--server-arg=--no-such-flag", "--quiet",
+                 timeout=50)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "server failed" in done.stdout  # the table still shows every point
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("bench: 2 of 2 points could not be measured; first: fanout flood")
 
 
 def test_parse_address_accepts_only_loopback() -> None:
