@@ -202,8 +202,10 @@ def _script(a: Actor, per: int, stayers: list[int], groups: int, rng: random.Ran
         if sends == join_at and a.late_room and a.late_room not in current:
             flat.append(Action("join", a.late_room))
             current.append(a.late_room)
-        if sends == leave_at and a.left_room is None:
+        if sends == leave_at and a.left_room is None:  # last words, then LEAVE at once
             a.left_room = rng.choice(current)
+            for _ in range(2):
+                flat.append(Action("send", a.left_room, text=_text(rng, a.index, len(flat))))
             flat.append(Action("leave", a.left_room))
             current.remove(a.left_room)
         roll = rng.random()
@@ -219,6 +221,9 @@ def _script(a: Actor, per: int, stayers: list[int], groups: int, rng: random.Ran
             sends += 1
     while flat:
         size = rng.randint(1, 24)
+        leave = next((k for k, act in enumerate(flat) if act.kind == "leave"), -9)
+        if leave - 2 < size <= leave:  # the last words and the LEAVE go in one write
+            size = leave + 1
         a.actions.append(flat[:size])
         flat = flat[size:]
 

@@ -333,7 +333,8 @@ def _left_nick(frame: bytes) -> str:
 class HighWaterSession(_FilteringSession):
     """Drops any DELIVER whose seq is not above the highest seq this client has been sent,
     whatever its room (a duplicate filter meant for one room, kept per client): a member of
-    two busy rooms loses messages of the one with lower seqs (ORD-3, ORD-5)."""
+    two busy rooms loses messages of the one with lower seqs (ORD-3, ORD-5), echoes included
+    (MSG-13)."""
 
     def __init__(self, server: Server, sock: socket.socket, peer: str) -> None:
         super().__init__(server, sock, peer)
@@ -397,5 +398,9 @@ CONCURRENCY_ZOO: list[Specimen] = [
     Specimen("lost-joined-while-busy", _build(hub=LostJoinedWhileBusyHub), frozenset({"PRES-1"})),
     Specimen("blames-reader", _build(BlamesReaderSession), frozenset({"PRES-6"})),
     Specimen("presence-first", _build(PresenceFirstSession), frozenset({"PRES-5"})),
-    Specimen("high-water-per-client", _build(HighWaterSession), frozenset({"ORD-3", "ORD-5"})),
+    Specimen(
+        "high-water-per-client",
+        _build(HighWaterSession),
+        frozenset({"MSG-13", "ORD-3", "ORD-5"}),
+    ),
 ]
