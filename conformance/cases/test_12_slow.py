@@ -117,6 +117,7 @@ def _judge_hold(
         "SLOW-8",
         f"a sender held at most slow_timeout {slow:g}s (+{grace:g}s to cut)",
         "an answer never came" if stalled else f"held {longest:.2f}s",
+        slack=None if stalled else longest - slow,
     )
     accepted = sum(log.accepted_before(cut_at) for log in logs) * w.max_text
     bound = w.out_limit + KERNEL_SLACK + len(logs) * w.max_text
@@ -274,6 +275,7 @@ def test_stalled_member_is_cut_and_holds_the_room_only_so_long(cw: Case) -> None
         "SLOW-5",
         "PING round trips of an unrelated client stay short",
         f"longest {longest_ping:.2f}s over {len(pings)} PINGs",
+        slack=longest_ping - slow / 2,
     )
     _judge_delivery(cw, reader, room, logs)
     errs = [e for c in senders for _, e in c.log if isinstance(e, Error) and e.fatal]
