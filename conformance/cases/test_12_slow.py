@@ -221,9 +221,11 @@ def _flood_all(
     w: Welcome,
     slow: float,
 ) -> list[FloodLog]:
-    """Every sender floods ``target`` at once (each within its flood bucket) until ``stop``."""
+    """Every sender floods ``target`` at once (each within its flood bucket) until ``stop``
+    (set when the cut is seen); if the floods end first (the server ended every sender's
+    session), it still waits for the cut as long as a congestion may last."""
     deadline = time.monotonic() + (3 * slow + 30) * cw.scale
-    return cw.parallel(
+    logs = cw.parallel(
         len(senders),
         lambda i: flood(
             senders[i],
@@ -236,6 +238,8 @@ def _flood_all(
             tag=f"s{i}:",
         ),
     )
+    stop.wait(slow + 2 * _grace(cw, slow))
+    return logs
 
 
 @requirement(
