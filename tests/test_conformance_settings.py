@@ -16,6 +16,7 @@ import pytest
 from reference.server import Server, ServerConfig
 from tests.conformance_runner import EXPECTED_SKIPS, SuiteRun, reference, run_suite, target
 from tests.crowd import crowd
+from tests.zoo.limits import CutsAtZeroIdleSession
 from tests.zoo.servers import NeverPingsSession
 
 pytestmark = [pytest.mark.network]
@@ -84,6 +85,20 @@ def test_a_server_that_sends_no_keep8_ping_fails_only_keep8(tmp_path: Path) -> N
     with reference(_never_pings) as server:
         run = run_suite(["--server", target(server), "--clients", CLIENTS], tmp_path, 220)
     _judge(run, {"KEEP-8": "NON-STRICT"})
+
+
+def _cuts_at_zero(config: ServerConfig) -> Server:
+    return Server(config, session_class=CutsAtZeroIdleSession)
+
+
+@pytest.mark.timeout(60)
+def test_an_idle_cut_at_idle_timeout_0_is_a_fail(tmp_path: Path) -> None:
+    """idle_timeout_ms 0 means never: a server that cuts silent clients all the same fails
+    KEEP-6 (a separate run: at idle 0 the zoo's whole-suite runs would skip other KEEP IDs)."""
+    with reference(_cuts_at_zero, idle_timeout=0.0) as server:
+        run = run_suite(["--server", target(server), "--only", "KEEP-6"], tmp_path, 50)
+    assert run.verdicts() == {"KEEP-6": "FAIL"}, run.stdout[-3000:]
+    assert run.code == 1
 
 
 @pytest.mark.timeout(120)

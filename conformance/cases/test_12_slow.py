@@ -9,7 +9,7 @@ import itertools
 import threading
 import time
 
-from conformance.client import Closed, MockClient, describe, reason_name
+from conformance.client import Closed, MockClient, SendFailed, describe, reason_name
 from conformance.context import Case
 from conformance.errors import HarnessError, SkipReason, Violation, skip
 from conformance.markers import requirement
@@ -117,6 +117,7 @@ def _judge_hold(
         "SLOW-8",
         f"a sender held at most slow_timeout {slow:g}s (+{grace:g}s to cut)",
         "an answer never came" if stalled else f"held {longest:.2f}s",
+        slack=None if stalled else longest - slow,
     )
     accepted = sum(log.accepted_before(cut_at) for log in logs) * w.max_text
     bound = w.out_limit + KERNEL_SLACK + len(logs) * w.max_text
@@ -220,9 +221,11 @@ def _flood_all(
     w: Welcome,
     slow: float,
 ) -> list[FloodLog]:
-    """Every sender floods ``target`` at once (each within its flood bucket) until ``stop``."""
+    """Every sender floods ``target`` at once (each within its flood bucket) until ``stop``
+    (set when the cut is seen); if the floods end first (the server ended every sender's
+    session), it still waits for the cut as long as a congestion may last."""
     deadline = time.monotonic() + (3 * slow + 30) * cw.scale
-    return cw.parallel(
+    logs = cw.parallel(
         len(senders),
         lambda i: flood(
             senders[i],
@@ -235,6 +238,8 @@ def _flood_all(
             tag=f"s{i}:",
         ),
     )
+    stop.wait(slow + 2 * _grace(cw, slow))
+    return logs
 
 
 @requirement(
@@ -274,6 +279,7 @@ def test_stalled_member_is_cut_and_holds_the_room_only_so_long(cw: Case) -> None
         "SLOW-5",
         "PING round trips of an unrelated client stay short",
         f"longest {longest_ping:.2f}s over {len(pings)} PINGs",
+        slack=longest_ping - slow / 2,
     )
     _judge_delivery(cw, reader, room, logs)
     errs = [e for c in senders for _, e in c.log if isinstance(e, Error) and e.fatal]
@@ -304,7 +310,7 @@ def test_direct_to_a_stalled_client_holds_the_sender(cw: Case) -> None:
 def test_member_that_keeps_up_is_never_cut(cw: Case) -> None:
     """A server MUST NOT cut a client that, every time its pending output goes above
     out_limit, brings it back within slow_timeout_ms, however busy its rooms are — and it
-    loses nothing. The member here reads in spurts: it stops for 60% of slow_timeout_ms, long
+    loses nothing. The member here reads in spurts: it stops for 40% of slow_timeout_ms, long
     enough under a flood to be congested, then catches up."""
     room = cw.room("spurts")
     senders = [cw.registered(f"sender{i}") for i in range(3)]
@@ -320,9 +326,9 @@ def test_member_that_keeps_up_is_never_cut(cw: Case) -> None:
     def stop_and_go() -> None:
         while not stop.is_set():
             spurts.pause_reading()
-            stop.wait(0.6 * slow)
-            spurts.resume_reading()
             stop.wait(0.4 * slow)
+            spurts.resume_reading()
+            stop.wait(0.6 * slow)
 
     pacer = threading.Thread(target=stop_and_go, daemon=True)
     pacer.start()
@@ -345,12 +351,17 @@ def test_member_that_keeps_up_is_never_cut(cw: Case) -> None:
     stop.set()
     pacer.join(5)
     spurts.resume_reading()
-    spurts.barrier("SLOW-7", timeout=30)
+    with contextlib.suppress(SendFailed):  # a cut shows in its log, judged just below
+        spurts.barrier("SLOW-7", timeout=30)
     ended = [
         e for _, e in spurts.log if isinstance(e, Closed) or (isinstance(e, Error) and e.fatal)
     ]
     if ended:
-        raise Violation("SLOW-7", "a member that keeps up stays connected", describe(ended[0]))
+        # Whether it kept up depends on the suite's own reading too: a suite that ran late
+        # cannot tell (slack 0: any lateness beyond the tolerance excuses the server).
+        raise Violation(
+            "SLOW-7", "a member that keeps up stays connected", describe(ended[0]), slack=0.0
+        )
     acked = [seq for log in logs for seq in log.acked_seqs()]
     _judge_received(cw, spurts, room, acked)
     held = max((log.longest for log in logs), default=0.0)
