@@ -35,7 +35,7 @@ from spec.events import (
 from spec.names import fold, is_valid_nick, is_valid_room
 
 from .ending import Ending, fatal
-from .hub import Hub
+from .hubapi import RoomHub
 from .outbox import Outbox
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class FrameHandling:
 
     server: Server
     config: ServerConfig
-    hub: Hub
+    hub: RoomHub
     outbox: Outbox
     splitter: FrameSplitter
     state: State
@@ -264,6 +264,7 @@ class FrameHandling:
         elif isinstance(event, Direct):
             self.on_direct(event)
         elif isinstance(event, Ping):
+            self.hub.sync(self)  # §8.5 ORD-10: after what others' answered requests caused
             self.push(encode(Pong(event.token)))
         elif isinstance(event, Bye):
             return self.on_bye(event)

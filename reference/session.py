@@ -10,6 +10,7 @@ build deliberately broken variants.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import socket
@@ -25,6 +26,7 @@ from spec.events import Ping
 
 from .ending import Ending, fatal
 from .handling import FrameHandling
+from .hubapi import HubUnavailable
 from .outbox import Outbox
 
 if TYPE_CHECKING:
@@ -76,6 +78,8 @@ class Session(FrameHandling):
         ending = Ending(LeaveReason.LOST)
         try:
             ending = self.serve()
+        except HubUnavailable as exc:  # a cluster node without Redis (§20)
+            ending = Ending(LeaveReason.LOST, exc.error, detail=str(exc))
         except Exception:
             log.exception("session %r failed", self)
             ending = Ending(LeaveReason.ERROR, graceful=False)
@@ -130,6 +134,14 @@ class Session(FrameHandling):
             self.push(encode(Ping(int(now * 1000) & 0xFFFF_FFFF)))
             self.pinged = True
         return (idle if self.pinged else idle / 2) - silent, None
+
+    def evict(self, error: bytes) -> None:
+        """End the session from another thread (a cluster node lost Redis, §20): ``error``
+        is its last frame, and shutting the reading side wakes the handler thread, which
+        finds EOF and closes as §11.3."""
+        self.outbox.push_final(error)
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RD)
 
     def lost_ending(self) -> Ending:
         if self.outbox.failed == "cut":

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 
 from spec.codec import encode
@@ -28,6 +29,7 @@ from spec.events import Error
 from ..ending import Ending
 from ..flusher import Flusher
 from ..hub import Hub
+from ..hubapi import RoomHub
 from ..outbox import Congestion, Outbox
 from ..session import Session
 from .config import ServerConfig
@@ -56,7 +58,7 @@ class Server:
         self,
         config: ServerConfig | None = None,
         session_class: type[Session] = Session,
-        hub_class: type[Hub] = Hub,
+        hub_class: Callable[[int, int], RoomHub] = Hub,
     ) -> None:
         self.config = config or ServerConfig()
         self.config.validate()
