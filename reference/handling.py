@@ -35,7 +35,7 @@ from spec.events import (
 from spec.names import fold, is_valid_nick, is_valid_room
 
 from .ending import Ending, fatal
-from .hubapi import RoomHub
+from .hubapi import Addressee, RoomHub
 from .outbox import Outbox
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class FrameHandling:
     tokens: float
     refilled: float
     hold_room: Container[object] | None
-    hold_target: FrameHandling | None
+    hold_target: Addressee | None
 
     #: ERROR frames for non-fatal refusals, by (code, in_reply_to): built once, shared.
     _errors: ClassVar[dict[tuple[int, int], bytes]] = {}
@@ -340,7 +340,7 @@ class FrameHandling:
         if code is not None:
             self.push(self.error_frame(code, FrameType.DIRECT))
             return
-        if isinstance(target, FrameHandling):  # SLOW-4: hold only behind a congested one
+        if isinstance(target, Addressee):  # SLOW-4: hold only behind a congested one
             self.hold_target = target if target.outbox.congested else None
             self.respect_holds()
 

@@ -9,7 +9,7 @@ see only this interface.
 from __future__ import annotations
 
 from collections.abc import Container, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from spec.constants import ErrorCode, LeaveReason
 
@@ -21,6 +21,20 @@ class RoomView(Protocol):
 
     @property
     def members(self) -> Container[object]: ...
+
+
+class Congestible(Protocol):
+    @property
+    def congested(self) -> bool: ...
+
+
+@runtime_checkable
+class Addressee(Protocol):
+    """What ``lookup`` may return when a sender should be held behind the addressee of its
+    DIRECT (§12.3 SLOW-4): a session, or a cluster hub's stand-in for one elsewhere."""
+
+    @property
+    def outbox(self) -> Congestible: ...
 
 
 class RoomHub(Protocol):

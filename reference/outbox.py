@@ -129,10 +129,13 @@ class Outbox:
                 return
             self._chunks.append(data)
             self.pending += len(data)
-            if self.pending > self.limit and self.congested_since is None:
+            started = self.pending > self.limit and self.congested_since is None
+            if started:
                 self.congested_since = time.monotonic()
                 self._flusher.congestion.mark(self)
             if self._scheduled:
+                if started:  # a flusher asleep without a deadline must arm the watchdog
+                    self._flusher.poke()
                 return
             self._scheduled = True
         self._flusher.schedule(self)

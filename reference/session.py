@@ -26,7 +26,7 @@ from spec.events import Ping
 
 from .ending import Ending, fatal
 from .handling import FrameHandling
-from .hubapi import HubUnavailable
+from .hubapi import Addressee, HubUnavailable
 from .outbox import Outbox
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class Session(FrameHandling):
         #: §12.3: the members of the room of the last accepted SEND, and the addressee of the
         #: last accepted DIRECT if it was congested then.
         self.hold_room: Container[object] | None = None
-        self.hold_target: FrameHandling | None = None
+        self.hold_target: Addressee | None = None
 
     def __repr__(self) -> str:
         return f"{self.nick or '-'}@{self.peer}"

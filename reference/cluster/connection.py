@@ -116,6 +116,12 @@ class Pool:
         self._give(conn)
         return reply
 
+    def pipeline(self, commands: Sequence[Sequence[bytes | str | int]]) -> list[Reply]:
+        conn = self._take()
+        replies = conn.pipeline(commands)
+        self._give(conn)
+        return replies
+
     def _take(self) -> Connection:
         with self._lock:
             if self._closed:

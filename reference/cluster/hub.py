@@ -28,6 +28,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from spec.codec import encode
 from spec.constants import DEFAULT_MAX_FRAME, DEFAULT_ROOM, ErrorCode, FrameType, LeaveReason
@@ -38,6 +39,7 @@ from spec.names import fold, is_valid_nick, is_valid_room
 from .. import frames
 from ..hub import Member
 from ..hubapi import HubUnavailable
+from ..outbox import Congestion
 from .connection import Pool, RedisAddress, RedisUnavailable, Subscriber
 from .resp import Reply, ReplyError
 from .scripts import SCRIPTS
@@ -53,18 +55,65 @@ def _b8(raw: bytes) -> bytes:
 
 
 class Remote:
-    """``lookup``'s stand-in for the holder of a nick on another node."""
+    """``lookup``'s stand-in for the holder of a nick on another node; as its own
+    ``outbox``, it is congested while its node says so in a room this node is in."""
 
-    __slots__ = ("nick",)
+    __slots__ = ("hub", "nick", "u")
 
-    def __init__(self, nick: str) -> None:
-        self.nick = nick
+    def __init__(self, hub: ClusterHub, nick: str, u: bytes) -> None:
+        self.hub, self.nick, self.u = hub, nick, u
+
+    @property
+    def outbox(self) -> Remote:
+        return self
+
+    @property
+    def congested(self) -> bool:
+        return any(self.u in room.congested for room in list(self.hub._rooms.values()))
+
+
+class _Members(dict[Member, bytes]):
+    """A room's live local members; it also "contains" itself, which stands for the room's
+    congested members on other nodes (see :class:`_RemoteHold`)."""
+
+    __slots__ = ()
+
+    def __contains__(self, key: object) -> bool:
+        return key is self or dict.__contains__(self, key)
+
+    def __hash__(self) -> int:  # type: ignore[override]  # owner of the room's hold
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+
+class _RemoteHold:
+    """Stands in the server's Congestion set while members of a room on other nodes are
+    congested, so senders to the room are held (§12.3 SLOW-3) as for a local member. Its
+    ``congested_since`` is None: the flusher's watchdog never cuts it (their node does)."""
+
+    __slots__ = ("owner",)
+    congested_since = None
+
+    def __init__(self, owner: _Members) -> None:
+        self.owner = owner
 
 
 class LocalRoom:
     """This node's side of a room: its local members, in the room's event order."""
 
-    __slots__ = ("channel", "joining", "members", "name", "name8", "refs", "watchers")
+    __slots__ = (
+        "channel",
+        "congested",
+        "hold",
+        "joining",
+        "members",
+        "name",
+        "name8",
+        "refs",
+        "watchers",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -72,7 +121,10 @@ class LocalRoom:
         self.channel = b"cw:r:" + name.encode("ascii")
         #: Live local members (they get the room's events) -> nick as str8. Changed only by
         #: the subscriber thread, at the member's own JOINED and LEFT events.
-        self.members: dict[Member, bytes] = {}
+        self.members = _Members()
+        #: Members on other nodes congested now (their node says so), and their hold.
+        self.congested: set[bytes] = set()
+        self.hold = _RemoteHold(self.members)
         self.watchers: dict[Member, None] = {}  # not QUIET: they get JOINED/LEFT
         self.joining: dict[bytes, _Record] = {}  # u -> member whose join script is running
         #: Sessions that joined or are joining (the subscription lives while > 0).
@@ -149,6 +201,19 @@ class ClusterHub:
         self._control = threading.Thread(target=self._run, name="chatwire-cluster", daemon=True)
         #: Nodes this one has reaped (for logs and tests).
         self.reaped: list[str] = []
+        self._congestion: Congestion | None = None
+        self._told_congested: set[bytes] = set()  # local members the others hold for
+        self._holders: dict[str, tuple[bytes, float]] = {}  # lookup's recent finds
+
+    def watch(self, congestion: Congestion, interval: float = 0.005) -> None:
+        """Tell the other nodes when local members become congested or recover, and hold
+        senders here for congested members elsewhere (§12.3 across nodes). Call before
+        ``start``; the server's Congestion is the flusher's."""
+        self._congestion = congestion
+        self._congestion_interval = interval
+        threading.Thread(
+            target=self._watch, name="chatwire-cluster-congestion", daemon=True
+        ).start()
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -180,6 +245,40 @@ class ClusterHub:
             sub.close()
         if pool is not None:
             pool.close()
+
+    def _watch(self) -> None:
+        """Poll the local congestion set (a set test when nothing is congested) and publish
+        each change to the rooms of the member concerned."""
+        congestion = self._congestion
+        assert congestion is not None
+        while not self._stopping.wait(self._congestion_interval):
+            if not congestion.congested and not self._told_congested:
+                continue
+            now = {
+                record.u: record
+                for outbox in list(congestion.congested)
+                if outbox.congested_since is not None
+                and (record := self._records.get(cast(Member, outbox.owner))) is not None
+            }
+            changed = [(u, 1) for u in now.keys() - self._told_congested]
+            changed += [(u, 0) for u in self._told_congested - now.keys()]
+            pool = self._pool
+            if not changed or pool is None or not self._up.is_set():
+                continue
+            script = SCRIPTS["congested"]
+            commands: list[tuple[bytes | str | int, ...]] = []
+            for u, on in changed:
+                (self._told_congested.add if on else self._told_congested.discard)(u)
+                record = now.get(u) or self._by_u.get(u)
+                if record is not None and record.rooms:
+                    rooms = list(record.rooms)
+                    commands.append((b"EVALSHA", script.sha, 0, u, on, *rooms))
+            try:
+                replies = pool.pipeline(commands)
+                if any(isinstance(r, ReplyError) for r in replies):  # not loaded yet
+                    pool.pipeline([(b"EVAL", script.source, *c[2:]) for c in commands])
+            except RedisUnavailable as exc:
+                self._lost(str(exc))
 
     def _run(self) -> None:
         """Connect (again), renew the lease, sweep for dead nodes."""
@@ -258,8 +357,12 @@ class ClusterHub:
             tickets = list(self._tickets.values())
             pool, sub = self._pool, self._sub
             self._records, self._by_u, self._tickets = {}, {}, {}
+            rooms = list(self._rooms.values())
             self._rooms, self._by_channel = {}, {}
             self.node = ""
+            self._told_congested = set()
+        for room in rooms:
+            self._unhold(room, room.congested)
         log.error("cluster: lost Redis (%s); ending %d sessions", reason, len(records))
         for ticket in tickets:
             ticket.failed = True
@@ -412,23 +515,35 @@ class ClusterHub:
             self._release(room)
 
     def lookup(self, nick: str) -> object | None:
+        """The holder of ``nick``. A holder found is remembered for a moment (``direct``
+        checks again in the same step as it delivers), so a flood of DIRECTs costs one
+        round trip each; a nick found free is never remembered."""
         if not is_valid_nick(nick):
             return None
+        key = fold(nick)
+        seen = self._holders.get(key)
+        if seen is not None and seen[1] > time.monotonic():
+            record = self._by_u.get(seen[0])
+            return record.member if record is not None else Remote(self, nick, seen[0])
         pool = self._pool
         if pool is None or not self._up.is_set():
             raise self._unavailable("not connected to Redis")
         try:
-            u = pool.call(b"HGET", b"cw:nicks", fold(nick))
+            u = pool.call(b"HGET", b"cw:nicks", key)
         except (RedisUnavailable, ReplyError) as exc:
             self._lost(str(exc))
             raise self._unavailable(str(exc)) from None
+        if isinstance(u, bytes):
+            if len(self._holders) > 10000:
+                self._holders.clear()
+            self._holders[key] = (u, time.monotonic() + 1.0)
         return self._holder(u, nick)
 
     def _holder(self, u: Reply, nick: str) -> object | None:
         if not isinstance(u, bytes):
             return None
         record = self._by_u.get(u)
-        return record.member if record is not None else Remote(nick)
+        return record.member if record is not None else Remote(self, nick, u)
 
     def rooms_of(self, member: Member) -> dict[str, LocalRoom]:
         record = self._records.get(member)
@@ -508,6 +623,8 @@ class ClusterHub:
 
     def direct(self, member: Member, nick: str, text: str) -> object | None:
         u = self._script("direct", fold(nick), member.nick, text)
+        if not isinstance(u, bytes):
+            self._holders.pop(fold(nick), None)
         target = self._holder(u, nick)
         if target is not None:
             member.push(_ACK_DIRECT)
@@ -544,6 +661,8 @@ class ClusterHub:
             self._joined(room, data)
         elif kind == b"L":
             self._left(room, data)
+        elif kind == b"C":
+            self._congested(room, data)
 
     def _node_message(self, data: bytes) -> None:
         head, _, payload = data.partition(b"\n")
@@ -616,6 +735,8 @@ class ClusterHub:
         if member is not None:
             room.members.pop(member, None)
             room.watchers.pop(member, None)
+        if u in room.congested:
+            self._unhold(room, {u})
         if not flags & 3:
             return
         body = room.name8 + _b8(nick) + bytes((int(reason),)) + _U16.pack(len(text)) + text
@@ -625,6 +746,24 @@ class ClusterHub:
                 watcher.push(notice)
         if flags & 2 and member is not None:
             member.push(notice)
+
+    def _congested(self, room: LocalRoom, data: bytes) -> None:
+        _, u, on = data.partition(b"\n")[0].split(b" ")
+        if u in self._by_u:  # a local member: the local Congestion has it already
+            return
+        if on == b"1":
+            if not room.congested and self._congestion is not None:
+                self._congestion.mark(room.hold)  # type: ignore[arg-type]
+            room.congested.add(u)
+        elif u in room.congested:
+            self._unhold(room, {u})
+
+    def _unhold(self, room: LocalRoom, members: set[bytes]) -> None:
+        if not room.congested:
+            return
+        room.congested -= members
+        if not room.congested and self._congestion is not None:
+            self._congestion.clear(room.hold)  # type: ignore[arg-type]
 
     def _roster(self, room8: bytes, payload: bytes) -> bytes:
         seq, _, names = payload.partition(b"\n")

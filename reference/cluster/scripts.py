@@ -22,6 +22,7 @@ Room events (header line, then the payload):
     D FIRST_SEQ U TICKET NICK \\n TEXT16...   messages FIRST_SEQ.. (each text a str16)
     J U NICK \\n                              U joined
     L U NICK REASON FLAGS \\n TEXT            U left; FLAGS 1: tell the others, 2: tell U
+    C U 1|0 \\n                              U is congested now, or not any more (§12.3)
 Node messages:
 
     T TICKET \\n PAYLOAD                      a script's reply, in stream order
@@ -160,6 +161,17 @@ redis.call('PUBLISH', 'cw:n:' .. node, 'W ' .. u .. ' ' .. ARGV[2] .. '\\n' .. A
 return u
 """
 
+#: ARGV: u, 1|0, rooms... Congestion news (§12.3) to each room u is still in: never after
+#: its LEFT there, which would leave the others holding their senders for a member gone.
+CONGESTED = """
+for i = 3, #ARGV do
+  if redis.call('SISMEMBER', 'cw:mr:' .. ARGV[1], ARGV[i]) == 1 then
+    redis.call('PUBLISH', 'cw:r:' .. ARGV[i], 'C ' .. ARGV[1] .. ' ' .. ARGV[2] .. '\\n')
+  end
+end
+return 1
+"""
+
 #: ARGV: node, lease ms. Take the lease and enter the node set.
 START = """
 if not redis.call('SET', 'cw:node:' .. ARGV[1], '1', 'PX', ARGV[2], 'NX') then return 0 end
@@ -210,6 +222,7 @@ SCRIPTS = {
         "who": WHO,
         "list": LIST,
         "direct": DIRECT,
+        "congested": CONGESTED,
         "start": START,
         "sweep": SWEEP,
         "stop": STOP,
