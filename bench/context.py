@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import harness, metrics
+from .cluster import start_cluster
 from .harness import Layout, Pool
 from .orders import ClientSpec, RunOrder
 from .presets import Preset
@@ -26,6 +27,8 @@ class Target:
     address: str | None = None
     pid: int | None = None
     args: tuple[str, ...] = ()
+    #: More than 0: the reference server as this many cluster nodes on one Redis (§20).
+    nodes: int = 0
 
 
 @dataclass
@@ -70,7 +73,8 @@ class Context:
             yield attach(target.address, target.pid)
             return
         assert target.kind is not None
-        server = start(target.kind, [*target.args, *extra] if target.kind == "reference" else [])
+        args = [*target.args, *extra] if target.kind == "reference" else []
+        server = start_cluster(target.nodes, args) if target.nodes else start(target.kind, args)
         try:
             yield server
         finally:
