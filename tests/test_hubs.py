@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -16,7 +16,8 @@ from reference import frames
 from reference.cluster import ClusterHub
 from reference.cluster.hub import Remote
 from reference.hub import Hub
-from reference.hubapi import HubUnavailable, RoomHub
+from reference.hubapi import Addressee, HubUnavailable, RoomHub
+from reference.outbox import Congestion
 from spec.constants import ErrorCode, LeaveReason
 from spec.decoder import FrameDecoder
 from spec.events import Ack, Deliver, Error, Joined, Left, Rooms, Roster, Whisper
@@ -281,3 +282,46 @@ def test_lost_redis_evicts_everyone_and_comes_back(redis: RedisServer) -> None:
         assert hub.register(Fake("m1"), GREETING)  # a new incarnation: old nicks are gone
     finally:
         hub.stop()
+
+
+class _CongestedOutbox:
+    """What the flusher's Congestion set holds for a congested session (§12.1)."""
+
+    def __init__(self, owner: Fake) -> None:
+        self.owner = owner
+        self.congested_since: float | None = time.monotonic()
+
+
+def _until(check: Callable[[], bool], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_congestion_on_one_node_holds_senders_on_another(redis: RedisServer) -> None:
+    """§12.3 across nodes: a congested member's node says so in its rooms; the other node
+    holds senders to those rooms, and DIRECT senders to it, until it says it recovered."""
+    a, b = _cluster_hub(redis, "a"), _cluster_hub(redis, "b")
+    here, there = Congestion(), Congestion()
+    a.watch(here)
+    b.watch(there)
+    try:
+        (alice,) = joined(a, "alice")
+        (bob,) = joined(b, "bob")
+        settle((a, alice), (b, bob))
+        lobby = a.rooms_of(alice)["lobby"]
+        assert not here.any_member_congested(lobby.members)
+        outbox = _CongestedOutbox(bob)
+        there.mark(outbox)  # type: ignore[arg-type]
+        assert _until(lambda: here.any_member_congested(lobby.members))
+        target = a.lookup("bob")
+        assert isinstance(target, Addressee) and target.outbox.congested
+        there.clear(outbox)  # type: ignore[arg-type]
+        assert _until(lambda: not here.congested)
+        assert not target.outbox.congested
+    finally:
+        a.stop()
+        b.stop()
