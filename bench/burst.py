@@ -59,11 +59,13 @@ def _burst(ctx: Context, server: Server, n: int) -> dict[str, Any]:
         w: ("burst-arm", BurstOrder(server.host, server.port, server.dialect, mine, timeout))
         for w, mine in layout.items()
     }
+    ctx.progress.phase(f"making {n} sockets in the workers")
     armed = ctx.pool.ask(arm, 60)
     drops = capacity.listen_drops()
     before = server.sample()
     start_ns = time.monotonic_ns() + int(LEAD_S * 1e9)
     fire = {w: ("burst-fire", start_ns) for w in armed}
+    ctx.progress.phase(f"{n} clients connecting at once (at most {timeout:g} s)")
     replies = list(ctx.pool.ask(fire, timeout + LEAD_S + 30).values())
     after = server.sample()
     drops_after = capacity.listen_drops()

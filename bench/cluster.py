@@ -21,17 +21,19 @@ class ClusterServer(Server):
     """N reference nodes and their Redis; ``host``/``port`` are node 0's."""
 
     nodes: list[Server] = field(default_factory=list)
-    redis: RedisServer | None = None
 
     def address_for(self, worker: int) -> tuple[str, int]:
         node = self.nodes[worker % len(self.nodes)]
         return node.host, node.port
 
-    def sample(self) -> procstat.ProcSample | None:
-        pids = [node.pid for node in self.nodes]
-        if self.redis is not None:
+    def pids(self) -> list[int]:
+        pids = [pid for node in self.nodes for pid in node.pids()]
+        if self.redis is not None and self.redis.pid is not None:
             pids.append(self.redis.pid)
-        samples = [procstat.sample(pid) for pid in pids if pid]
+        return pids
+
+    def sample(self) -> procstat.ProcSample | None:
+        samples = [procstat.sample(pid) for pid in self.pids()]
         if any(s is None for s in samples):
             return None
         found = [s for s in samples if s is not None]

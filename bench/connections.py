@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import harness, metrics
-from .context import Context, frozen, spread
+from .context import Context, failed_server, frozen, spread
 from .harness import Layout
 from .orders import RECEIVER, SENDER, ClientSpec, RunOrder
 from .servers import Server, ServerError
@@ -28,7 +28,7 @@ def run(ctx: Context) -> None:
                 _climb(ctx, server, target.name, levels)
         except ServerError as exc:
             params = {"clients": levels[0]}
-            ctx.record("connections", "idle", params, target.name, {"status": f"{exc}"})
+            ctx.record("connections", "idle", params, target.name, failed_server(exc))
         finally:
             ctx.pool.reset()
 
@@ -46,6 +46,7 @@ def _climb(ctx: Context, server: Server, name: str, levels: tuple[int, ...]) -> 
     for level in levels:
         new = [ClientSpec(f"{tag}r{i}", RECEIVER) for i in range(have, level)]
         layout = Layout(ROOM, False, frozen(spread(new, everyone)), ctx.preset.payload)
+        ctx.progress.phase(f"connecting clients {have + 1} to {level} to {server.name}")
         step = harness.connect(ctx.pool, server, layout, ctx.preset.connect_timeout)
         have += step["ok"]
         held = server.sample()

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import os
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import harness, metrics
+from . import harness, metrics, report
 from .cluster import start_cluster
 from .harness import Layout, Pool
 from .orders import ClientSpec, RunOrder
+from .otherload import OtherLoad
 from .presets import Preset
+from .progress import Progress
+from .result import Result
 from .servers import Server, ServerError, attach, start
 
 
@@ -32,34 +33,19 @@ class Target:
 
 
 @dataclass
-class Result:
-    scenario: str
-    variant: str
-    params: dict[str, Any]
-    server: str
-    figures: dict[str, Any]
-
-
-class Progress:
-    """One line per finished point on stderr, so a long sweep shows where it is."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.start = time.monotonic()
-
-    def say(self, text: str) -> None:
-        if self.enabled:
-            print(f"[{time.monotonic() - self.start:6.1f}s] {text}", file=sys.stderr, flush=True)
-
-
-@dataclass
 class Context:
     pool: Pool
     preset: Preset
     targets: list[Target]
     progress: Progress
     results: list[Result] = field(default_factory=list)
+    load: OtherLoad = field(default_factory=OtherLoad)
     _serial: int = 0
+
+    def __post_init__(self) -> None:
+        for proc in self.pool.procs:
+            if proc.pid is not None:
+                self.load.watch(proc.pid)
 
     def unique(self, prefix: str) -> str:
         """A short name unused in this run (rooms and nicks on a server we may not own)."""
@@ -70,11 +56,17 @@ class Context:
     def server(self, target: Target, extra: tuple[str, ...] = ()) -> Iterator[Server]:
         """The target's server for one point: a fresh process, or the one given."""
         if target.address is not None:
-            yield attach(target.address, target.pid)
+            attached = attach(target.address, target.pid)
+            if attached.pid is not None:
+                self.load.watch(attached.pid, from_now=True)
+            yield attached
             return
         assert target.kind is not None
+        self.progress.phase(f"starting the {target.name} server")
         args = [*target.args, *extra] if target.kind == "reference" else []
         server = start_cluster(target.nodes, args) if target.nodes else start(target.kind, args)
+        for pid in server.pids():
+            self.load.watch(pid)
         try:
             yield server
         finally:
@@ -85,16 +77,18 @@ class Context:
     def record(
         self, scenario: str, variant: str, params: dict[str, Any], server: str, figures: Any
     ) -> Result:
-        # The machine is shared: the 1-minute load average beside each point tells which
-        # figures were taken while something else was running.
+        # The machine is shared: what other processes took while the point ran marks the
+        # figures taken while something else was running (the load average counts ours too).
         figures.setdefault("load_1m", os.getloadavg()[0])
+        figures.update(self.load.point())
         result = Result(scenario, variant, params, server, figures)
         self.results.append(result)
         shown = ", ".join(f"{k}={v}" for k, v in params.items())
-        rate = figures.get("deliveries_per_s")
-        note = f"{rate:,.0f} deliveries/s" if rate else figures.get("status", "")
-        load = figures["load_1m"]
-        self.progress.say(f"{scenario} {variant} {shown} [{server}]: {note} (load {load:.1f})")
+        note = report.headline(result)
+        others = f"others {figures['other_cpu_cores']:.1f} cores" + (
+            ", disturbed" if figures["disturbed"] else ""
+        )
+        self.progress.point(f"{scenario} {variant} {shown} [{server}]: {note} ({others})")
         return result
 
     def measure(
@@ -106,11 +100,14 @@ class Context:
     ) -> dict[str, Any]:
         """Connect ``layout``, run ``order``, and return the point's figures (always resets)."""
         try:
+            clients = sum(len(specs) for specs in layout.clients.values())
+            self.progress.phase(f"connecting {clients} clients to {server.name}")
             joined = harness.connect(self.pool, server, layout, self.preset.connect_timeout)
             if joined["failed"]:
                 return {"status": "connect failed", "connect": joined}
             before = server.sample()
             used = workers if workers is not None else sorted(layout.clients)
+            self.progress.phase(f"running the point (at most {order.deadline_s:g} s)")
             results = harness.run(self.pool, used, order)
             after = server.sample()
             figures = metrics.merge_run(results, server.dialect, before, after)
@@ -119,6 +116,7 @@ class Context:
                 figures["status"] = f"server died: {server.log_tail()}"
             return figures
         finally:
+            self.progress.phase("closing the clients")
             self.pool.reset()
 
 

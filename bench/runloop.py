@@ -6,6 +6,7 @@ import selectors
 import time
 from typing import TYPE_CHECKING, Any
 
+from .metrics import ACKED_DIALECTS
 from .orders import PEER, RECEIVER, SENDING_ROLES, STALLER, RunOrder
 from .stall import StallWatch
 
@@ -23,7 +24,7 @@ def run_clients(w: Worker, order: RunOrder) -> dict[str, Any]:
     clients = [c for c in w.clients if not c.closed_ns]
     senders = [c for c in clients if c.role in SENDING_ROLES]
     stallers = [c for c in clients if c.role == STALLER]
-    chatwire = w.order is not None and w.order.dialect == "chatwire"
+    windowed = w.order is not None and w.order.dialect in ACKED_DIALECTS
     # Counts are not reset here but after the run: another worker's sender may start before
     # this worker reads its order, and what arrived meanwhile belongs to this run.
     for c in clients:
@@ -46,7 +47,7 @@ def run_clients(w: Worker, order: RunOrder) -> dict[str, Any]:
     def due(c: Client, now_ns: int) -> int:
         """How many messages ``c`` may put on the wire now."""
         n = min(order.batch, c.to_send)
-        if chatwire:
+        if windowed:
             n = min(n, order.window - (c.sent - c.stream.acked - c.stream.rejected))
         if pace_ns:
             n = min(n, (now_ns - start_ns) // pace_ns + 1 - c.sent)
@@ -60,7 +61,7 @@ def run_clients(w: Worker, order: RunOrder) -> dict[str, Any]:
         s = c.stream
         if c.role in SENDING_ROLES and (c.to_send or c.pending):
             return False
-        if chatwire and c.role in SENDING_ROLES and s.acked + s.rejected < order.messages:
+        if windowed and c.role in SENDING_ROLES and s.acked + s.rejected < order.messages:
             return False
         return s.delivered >= c.expect
 

@@ -258,7 +258,7 @@ class Worker:
         except OSError:
             sock.close()
             raise
-        stream = make_stream(order.dialect, spec.nick, order.room, order.join, 16)
+        stream = make_stream(order.dialect, spec.nick, order.room, order.join, 16, spec.role)
         c = Client(spec, sock, stream)
         if spec.role in SENDING_ROLES:
             c.maker = MessageMaker(

@@ -104,7 +104,8 @@ def selection_args(ns: argparse.Namespace) -> list[str]:
 
 def pytest_args(ns: argparse.Namespace, extra: list[str]) -> list[str]:
     args = selection_args(ns)
-    args += ["-v"] if ns.verbose else ["-q"]
+    # -qq: pytest's own "N passed" line would follow the suite's closing count (one is enough).
+    args += ["-v"] if ns.verbose else ["-qq"]
     args += ["--tb=no", "-rN", "-p", "no:warnings"]
     args += ["--clients", str(ns.clients), "--timeout-scale", str(ns.timeout_scale)]
     args += ["--repeat", str(ns.repeat)]

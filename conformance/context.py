@@ -51,7 +51,8 @@ class Case:
         self.transcript = Transcript()
         self.violations: list[Violation] = []
         self.passed: set[str] = set()
-        self.observations: list[str] = []
+        #: What the server was seen to do, each with the requirements it is evidence for.
+        self.observations: list[tuple[str, tuple[str, ...]]] = []
         self._clients: list[MockClient] = []
         self._lock = threading.Lock()
 
@@ -165,9 +166,10 @@ class Case:
         """Mark requirements as verified by what the case already saw."""
         self.passed.update(reqs)
 
-    def observe(self, text: str) -> None:
-        """Note which of several allowed behaviours the server showed (goes into reports)."""
-        self.observations.append(text)
+    def observe(self, text: str, *about: str) -> None:
+        """Note which of several allowed behaviours the server showed, as evidence for the
+        requirements ``about`` (by default the case's first): reports show it under those."""
+        self.observations.append((text, about or self.ids[:1]))
 
     # -- capabilities -------------------------------------------------------------------
 

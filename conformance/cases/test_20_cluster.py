@@ -89,7 +89,7 @@ def test_concurrent_senders_on_different_nodes(cw: Case) -> None:
             sender.send_frame(Send(room, f"{sender.nick}:{n}"))
         acks: list[int] = []
         while len(acks) < count:
-            item, _ = sender.expect(
+            item, _ = sender.expect_where(
                 lambda e: isinstance(e, Ack | Error), "the answer to a SEND", "CLUSTER-1"
             )
             if not isinstance(item, Ack):
@@ -179,7 +179,7 @@ def test_failed_node(cw: Case, node_pids: list[int]) -> None:
 
             while wanted:
                 left = max(0.1, frozen_at + bound + 1 - time.monotonic()) / cw.scale
-                item, skipped = watcher.expect(
+                item, skipped = watcher.expect_where(
                     lost,
                     f"LEFT of {len(wanted)} more of the frozen node's members",
                     "CLUSTER-5",

@@ -63,8 +63,8 @@ from .errors import (
     EndCause,
     InvalidRequest,
     NickRefused,
+    NotChatwireServer,
     ServerError,
-    ServerProtocolError,
     describe_os_error,
 )
 from .receiving import RECV_SIZE, EventCallback, Receiving, ServerEvent
@@ -84,6 +84,7 @@ class ChatClient(Receiving):
         self, sock: socket.socket, on_event: EventCallback | None = None, timeout: float = 10.0
     ) -> None:
         self._sock = sock
+        self._peer = _address(sock)
         self._timeout = timeout
         self._conn = Connection(Role.CLIENT)
         self._on_event = on_event
@@ -139,7 +140,8 @@ class ChatClient(Receiving):
     ) -> ChatClient:
         """Connect and register.
 
-        Raises ConnectFailed, NickRefused, ServerError, ConnectionClosed, ServerProtocolError.
+        Raises ConnectFailed (NotChatwireServer when the peer does not speak chatwire/1),
+        NickRefused, ServerError, ConnectionClosed.
         """
         client = cls.open(host, port, timeout=timeout, on_event=on_event)
         try:
@@ -180,7 +182,9 @@ class ChatClient(Receiving):
         except TimeoutError:
             raise ConnectionClosed(f"no answer to HELLO within {self._timeout} s") from None
         except ProtocolError as exc:
-            raise ServerProtocolError(f"during the handshake: {exc}") from None
+            raise NotChatwireServer(
+                f"{self._peer} is not a chatwire/1 server (its answer to HELLO: {exc})"
+            ) from None
         except OSError as exc:
             raise ConnectionClosed(
                 f"connection lost during the handshake: {describe_os_error(exc)}"
@@ -306,3 +310,11 @@ class ChatClient(Receiving):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _address(sock: socket.socket) -> str:
+    try:
+        host, port, *_ = sock.getpeername()
+    except OSError:
+        return "the peer"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -118,10 +118,15 @@ class Receiving:
         return event
 
     def events(self, timeout: float | None = None) -> Iterator[ServerEvent]:
-        """Every event until (and including) :class:`Disconnected`; each must arrive within
-        ``timeout`` seconds of the previous one, or ClientTimeout is raised."""
+        """Every event until (and including) :class:`Disconnected`, or until ``timeout``
+        seconds pass without one: then the iteration simply ends (the session goes on, and
+        a later call carries on where this one stopped)."""
         while not self._end_taken:
-            yield self.next_event(timeout)
+            try:
+                event = self.next_event(timeout)
+            except ClientTimeout:
+                return
+            yield event
 
     def pending_events(self) -> list[ServerEvent]:
         """The events received so far and not yet taken, without waiting."""
@@ -246,14 +251,14 @@ class Receiving:
             if not self._pending or self._pending[0].kind not in kinds:
                 return  # not an answer we are waiting for (a server fault, or a stray frame)
             request = self._pending.popleft()
-        request._resolve(answer)
+        request.set_result(answer)
 
     def _fail_head(self, error: Error) -> None:
         with self._pending_lock:
             if not self._pending or self._pending[0].kind != error.in_reply_to:
                 return
             request = self._pending.popleft()
-        request._fail(RequestFailed(error))
+        request.set_exception(RequestFailed(error))
 
     def _emit(self, event: ServerEvent) -> None:
         if self._on_event is not None:
@@ -276,7 +281,7 @@ class Receiving:
             self._sock.shutdown(socket.SHUT_RDWR)
         failure = ServerError(error) if error is not None else None
         for request in pending:
-            request._fail(failure or ConnectionClosed(ended.describe(), ended))
+            request.set_exception(failure or ConnectionClosed(ended.describe(), ended))
         for waiter in barriers:
             waiter.set()
         self._emit(ended)

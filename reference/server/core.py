@@ -22,9 +22,8 @@ from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 
-from spec.codec import encode
+from spec.codec import error_frame
 from spec.constants import ErrorCode, LeaveReason
-from spec.events import Error
 
 from ..ending import Ending
 from ..flusher import Flusher
@@ -64,9 +63,9 @@ class Server:
         self.config.validate()
         self.session_class = session_class
         self.hub = hub_class(self.config.max_frame, self.config.max_rooms)
-        farewell = encode(Error(ErrorCode.SLOW_CONSUMER, "output not read in time"))
+        farewell = error_frame(ErrorCode.SLOW_CONSUMER, "output not read in time")
         self.flusher = Flusher(self.config.slow_timeout, farewell)
-        self.shutdown_frame = encode(Error(ErrorCode.SERVER_SHUTDOWN, "server shutting down"))
+        self.shutdown_frame = error_frame(ErrorCode.SERVER_SHUTDOWN, "server shutting down")
         self.shutdown_ending = Ending(
             LeaveReason.SHUTDOWN, self.shutdown_frame, notify=False, detail="server shutdown"
         )
@@ -299,16 +298,17 @@ class Server:
         """§4.5: never a silent close. ERROR, FIN, and the flusher lingers until EOF."""
         try:
             sock.setblocking(False)
-            sock.send(encode(Error(code, text)))
+            sock.send(error_frame(code, text))
             sock.shutdown(socket.SHUT_WR)
         except OSError:
             sock.close()
             return
         self.flusher.linger(sock, self.deadline(self.config.drain_time))
 
-    def session_ended(self, session: Session) -> None:
+    def session_ended(self, session: object) -> None:
         with self._sessions_cond:
-            self._sessions.pop(session, None)
+            if isinstance(session, Session):
+                self._sessions.pop(session, None)
             self._sessions_cond.notify_all()
 
 
