@@ -86,6 +86,14 @@ class Server:
     def alive(self) -> bool:
         return self.process is None or self.process.poll() is None
 
+    def pids(self) -> list[int]:
+        """The processes that make up this server (CPU figures sum them)."""
+        return [self.pid] if self.pid is not None else []
+
+    def address_for(self, worker: int) -> tuple[str, int]:
+        """Where load worker ``worker`` connects its clients (a cluster spreads them)."""
+        return self.host, self.port
+
     def log_tail(self, lines: int = 5) -> str:
         return self.output.tail(lines) if self.output is not None else ""
 

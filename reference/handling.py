@@ -39,7 +39,7 @@ from spec.names import fold, is_valid_nick, is_valid_room
 
 from .ending import Ending, from_error
 from .host import SessionConfig, SessionHost
-from .hub import Hub
+from .hubapi import Addressee, RoomHub
 from .outbox import Outbox
 
 log = logging.getLogger("reference.server")
@@ -118,7 +118,7 @@ class FrameHandling:
     def __init__(self, host: SessionHost, outbox: Outbox) -> None:
         self.host = host
         self.config: SessionConfig = host.config
-        self.hub: Hub = host.hub
+        self.hub: RoomHub = host.hub
         self.outbox = outbox
         #: The spec's state machine; until WELCOME it limits frames to 65536 (§3.2).
         self.conn = Connection(Role.SERVER)
@@ -133,7 +133,7 @@ class FrameHandling:
         #: §12.3: the members of the room of the last accepted SEND, and the addressee of the
         #: last accepted DIRECT if it was congested then.
         self.hold_room: Container[object] | None = None
-        self.hold_target: FrameHandling | None = None
+        self.hold_target: Addressee | None = None
 
     @property
     def state(self) -> State:
@@ -300,6 +300,7 @@ class FrameHandling:
             case Direct():
                 self.on_direct(event)
             case Ping():
+                self.hub.sync(self)  # §8.5 ORD-10: after what others' answered requests caused
                 self.push(encode_pong(Pong(event.token)))
             case Bye():
                 return self.on_bye(event)
@@ -360,7 +361,7 @@ class FrameHandling:
         if code is not None:
             self.push(refusal(code, FrameType.DIRECT))
             return
-        if isinstance(target, FrameHandling):  # SLOW-4: hold only behind a congested one
+        if isinstance(target, Addressee):  # SLOW-4: hold only behind a congested one
             self.hold_target = target if target.outbox.congested else None
             self.respect_holds()
 

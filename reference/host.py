@@ -11,7 +11,7 @@ from typing import Protocol
 
 from .ending import Ending
 from .flusher import Flusher
-from .hub import Hub
+from .hubapi import RoomHub
 from .outbox import Congestion, Outbox
 
 
@@ -46,7 +46,7 @@ class SessionHost(Protocol):
     @property
     def config(self) -> SessionConfig: ...
     @property
-    def hub(self) -> Hub: ...
+    def hub(self) -> RoomHub: ...
     @property
     def flusher(self) -> Flusher: ...
     @property

@@ -10,6 +10,7 @@ build deliberately broken variants.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import socket
@@ -24,6 +25,7 @@ from spec.fastpath import encode_ping
 from .ending import Ending, fatal, from_error
 from .handling import FrameHandling
 from .host import SessionHost
+from .hubapi import HubUnavailable
 from .outbox import Outbox
 
 __all__ = ["Ending", "Session", "fatal"]
@@ -58,6 +60,8 @@ class Session(FrameHandling):
         ending = Ending(LeaveReason.LOST)
         try:
             ending = self.serve()
+        except HubUnavailable as exc:  # a cluster node without Redis (§20)
+            ending = Ending(LeaveReason.LOST, exc.error, detail=str(exc))
         except Exception as exc:  # a fault of ours: say so (§11.6 ERR-21), never a bare close
             log.exception("session %r failed", self)
             ending = from_error(SessionEnded(f"internal error: {type(exc).__name__}", _INTERNAL))
@@ -122,6 +126,14 @@ class Session(FrameHandling):
             self.push(encode_ping(Ping(int(now * 1000) & 0xFFFF_FFFF)))
             self.pinged = True
         return (idle if self.pinged else idle / 2) - silent, None
+
+    def evict(self, error: bytes) -> None:
+        """End the session from another thread (a cluster node lost Redis, §20): ``error``
+        is its last frame, and shutting the reading side wakes the handler thread, which
+        finds EOF and closes as §11.3."""
+        self.outbox.push_final(error)
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RD)
 
     def lost_ending(self) -> Ending:
         if self.outbox.failed == "cut":

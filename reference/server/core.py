@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 
 from spec.codec import error_frame
@@ -27,6 +28,7 @@ from spec.constants import ErrorCode, LeaveReason
 from ..ending import Ending
 from ..flusher import Flusher
 from ..hub import Hub
+from ..hubapi import RoomHub
 from ..outbox import Congestion, Outbox
 from ..session import Session
 from .config import ServerConfig
@@ -55,7 +57,7 @@ class Server:
         self,
         config: ServerConfig | None = None,
         session_class: type[Session] = Session,
-        hub_class: type[Hub] = Hub,
+        hub_class: Callable[[int, int], RoomHub] = Hub,
     ) -> None:
         self.config = config or ServerConfig()
         self.config.validate()

@@ -79,7 +79,7 @@ class AcceptSnapshotSession(Session):
 
     def __init__(self, server: Server, sock: socket.socket, peer: str) -> None:
         super().__init__(server, sock, peer)
-        lobby = self.hub.room(self.hub.default_room)
+        lobby = self.hub.room(self.hub.default_room)  # type: ignore[attr-defined]
         self.lobby_at_accept = frozenset(lobby.members) if lobby is not None else frozenset()
 
 
