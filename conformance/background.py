@@ -11,8 +11,9 @@ what happened to them, waiting only for whatever time is still missing.
 * ``silent`` registers and then sends nothing and answers nothing (KEEP-5, KEEP-6).
 * ``answering`` registers and answers the server's PINGs, nothing else (KEEP-8); it also
   watches ``lobby`` for the LEFT(TIMEOUT) of the silent one (PRES-6).
-* ``half_frame`` registers and then sends the first 3 bytes of a frame (a stall mid-frame is
-  silence, §10.2).
+* ``half_frame`` registers and then trickles the bytes of one frame, one every quarter of the
+  idle timeout, never completing it: bytes of an incomplete frame are not activity (§10.2), so
+  it must be cut as if it had sent nothing; a server that counts bytes cuts it much later.
 * ``active`` registers and sends a PING every third of the idle timeout (KEEP-6).
 * ``drain`` commits a protocol error, then keeps writing to measure the drain (ERR-7, ERR-8).
 """
@@ -26,7 +27,7 @@ from spec.codec import encode
 from spec.constants import ErrorCode
 from spec.events import Hello, Ping
 
-from .client import Closed, MockClient, SendFailed
+from .client import Closed, Ending, MockClient, SendFailed
 from .context import fresh_name
 from .errors import Violation
 from .options import RunOptions
@@ -54,6 +55,7 @@ class Background:
         self.answering = make("bg-answering")
         self.half_frame = make("bg-half-frame", auto_pong=False)
         self.active = make("bg-active", auto_pong=False)
+        self.active.keeps_alive = True  # it PINGs every third of the idle timeout
         self.drain = make("bg-drain")
         #: When each probe sent its HELLO: the server's idle clock cannot start earlier.
         self.hello_sent: dict[str, float] = {}
@@ -61,11 +63,12 @@ class Background:
             self.hello_sent[c.name] = time.monotonic()
             c.register(fresh_name(c.name[3:]))
         self.registered_at = time.monotonic()
-        self.half_frame.send_raw(encode(Ping(1))[:3], "the first 3 bytes of a PING")
+        self.half_frame.send_raw(encode(Ping(1))[:1], "the first byte of a PING")
         self.drain_done = threading.Event()
         self.drain_fin_at: float | None = None
         self.drain_reset_at: float | None = None
         self._spawn(self._refuse_forever)
+        self._spawn(self._trickle)
         self._spawn(self._keep_active)
         self._spawn(self._measure_drain)
 
@@ -79,6 +82,20 @@ class Background:
         while not self._stop.wait(0.5 * self.scale) and self.refused.closed is None:
             try:
                 self.refused.send_raw(bad, "HELLO with an invalid nick")
+            except SendFailed:
+                return
+
+    def _trickle(self) -> None:
+        """One more byte of the PING every quarter of the idle timeout, never its last."""
+        welcome = self.half_frame.welcome
+        if welcome is None or welcome.idle_timeout_ms == 0:
+            return
+        frame = encode(Ping(1))
+        for i in range(2, len(frame)):  # stops one byte short of a whole frame
+            if self._stop.wait(welcome.idle_timeout_ms / 4000) or self.half_frame.closed:
+                return
+            try:
+                self.half_frame.send_raw(frame[i - 1 : i], f"byte {i} of {len(frame)} of a PING")
             except SendFailed:
                 return
 
@@ -108,7 +125,7 @@ class Background:
             self.drain.expect_error([ErrorCode.MALFORMED], "MAL-1", timeout=10.0)
         except Violation:
             return
-        if self.drain.closed is None or self.drain.closed.how != "eof":
+        if self.drain.closed is None or self.drain.closed.how is not Ending.EOF:
             return
         self.drain_fin_at = next(t for t, e in self.drain.log if isinstance(e, Closed))
         while time.monotonic() < self.drain_fin_at + 10.0 * self.scale:
@@ -117,7 +134,9 @@ class Background:
             except SendFailed:
                 self.drain_reset_at = time.monotonic()
                 return
-            if self._stop.wait(0.05 * self.scale):
+            # Often at first, so that a close with no drain at all shows within milliseconds.
+            early = time.monotonic() < self.drain_fin_at + 0.5
+            if self._stop.wait(0.005 if early else 0.05 * self.scale):
                 return
 
     def stop(self) -> None:

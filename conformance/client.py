@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import enum
 import itertools
 import socket
 import threading
@@ -18,9 +19,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from spec.codec import decode_body, encode
-from spec.constants import DEFAULT_MAX_FRAME, HARD_MAX_FRAME, Capability, ErrorCode
+from spec.constants import DEFAULT_MAX_FRAME, HARD_MAX_FRAME, Capability, ErrorCode, LeaveReason
 from spec.decoder import FrameSplitter
 from spec.errors import ProtocolError
 from spec.events import (
@@ -29,6 +31,7 @@ from spec.events import (
     Error,
     Event,
     Hello,
+    Left,
     Ping,
     Pong,
     Roster,
@@ -39,17 +42,31 @@ from spec.events import (
 )
 
 from .errors import HarnessError, TargetUnreachable, Violation
+from .lateness import LATENESS
 from .transcript import Transcript
 
 #: Default wait for an answer the server owes right away (seconds, before scaling).
 ANSWER_WAIT = 5.0
 
+#: Seconds every client waits before answering a server PING (0 in real runs). The suite's
+#: tests set it (``--late-pongs``) to play a starved suite: the reader thread, and so all of
+#: that client's reading, falls behind by that much, as if the machine had not run it.
+PONG_DELAY = 0.0
+
+
+class Ending(enum.Enum):
+    """How a connection ended, as the client saw it."""
+
+    EOF = "the connection closed (FIN)"
+    RESET = "the connection was reset (RST)"
+    LOCAL = "the connection closed locally"
+
 
 @dataclass(frozen=True, slots=True)
 class Closed:
-    """The connection ended: ``eof`` (FIN), ``reset`` (RST) or ``local`` (we closed it)."""
+    """The connection ended: by the server's FIN, by a reset, or because we closed it."""
 
-    how: str
+    how: Ending
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +79,21 @@ class BadFrame:
 
 Incoming = Event | UnknownFrame | Closed | BadFrame
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted(Generic[T]):
+    """What a wait is for: an item of type ``kind`` for which ``test`` (if any) holds. Waiting
+    for one gives a ``T``, so the caller needs no isinstance check after it."""
+
+    kind: type[T]
+    test: Callable[[T], bool] | None = None
+
+    def __call__(self, item: Incoming) -> bool:
+        return isinstance(item, self.kind) and (self.test is None or self.test(item))
+
+
 #: The requirement an undecodable server frame breaks, by the error a receiver would raise.
 BAD_FRAME_REQ = {"MALFORMED": "FRAME-2", "INVALID_UTF8": "TEXT-3", "FRAME_TOO_LARGE": "FRAME-3"}
 Predicate = Callable[[Incoming], bool]
@@ -69,21 +101,26 @@ Predicate = Callable[[Incoming], bool]
 _tokens = itertools.count(0x00C0_FFEE_0000_0001)
 
 
+def reason_name(reason: int) -> str:
+    """A LEFT reason by its name (§9.2), or its number if this version does not define it."""
+    try:
+        return LeaveReason(reason).name
+    except ValueError:
+        return str(reason)
+
+
 def describe(item: Incoming | None) -> str:
     if item is None:
         return "nothing (timed out)"
     if isinstance(item, Closed):
-        return (
-            {"eof": "the connection closed (FIN)", "reset": "the connection was reset (RST)"}[
-                item.how
-            ]
-            if item.how in ("eof", "reset")
-            else "the connection closed locally"
-        )
+        return item.how.value
     if isinstance(item, BadFrame):
         return f"an undecodable frame ({item.code}: {item.detail})"
     if isinstance(item, Error):
         return f"ERROR {item.code_name} (in_reply_to=0x{item.in_reply_to:02X}, {item.text!r})"
+    if isinstance(item, Left):
+        text = f", {item.text!r}" if item.text else ""
+        return f"LEFT {reason_name(item.reason)} ({item.nick!r} from {item.room!r}{text})"
     return repr(item)
 
 
@@ -104,6 +141,9 @@ class MockClient:
         self.scale = scale
         self.rcvbuf = rcvbuf
         self.auto_pong = auto_pong
+        #: The client means to stay connected (answers PINGs, or sends its own): an idle cut
+        #: of it is a sign the suite ran late (see lateness.py).
+        self.keeps_alive = auto_pong
         self.sock: socket.socket | None = None
         self.welcome: Welcome | None = None
         self.welcome_roster: list[Roster] = []
@@ -171,6 +211,13 @@ class MockClient:
     def close(self) -> None:
         """Close politely (FIN), and stop the reader."""
         self._stop(abort=False)
+
+    def half_close(self) -> None:
+        """Shut down our sending direction (FIN) and keep reading, as a client that leaves
+        without BYE but still reads would."""
+        self.transcript.note(self.name, "half-closing (FIN, still reading)")
+        with contextlib.suppress(OSError):
+            self._require_sock().shutdown(socket.SHUT_WR)
 
     def abort(self) -> None:
         """Close with a TCP reset, as a crashed client's kernel would."""
@@ -253,10 +300,10 @@ class MockClient:
             try:
                 data = sock.recv(65536)
             except OSError:
-                self._finish(Closed("local" if self._stopping else "reset"))
+                self._finish(Closed(Ending.LOCAL if self._stopping else Ending.RESET))
                 return
             if not data:
-                self._finish(Closed("local" if self._stopping else "eof"))
+                self._finish(Closed(Ending.LOCAL if self._stopping else Ending.EOF))
                 return
             splitter.receive_data(data)
             try:
@@ -286,7 +333,12 @@ class MockClient:
         if isinstance(event, Welcome):
             self._limit = event.max_frame
             self._tokens, self._refilled = float(event.burst), time.monotonic()
+        if isinstance(event, Error) and event.code == ErrorCode.IDLE_TIMEOUT and self.keeps_alive:
+            LATENESS.idle_cut(self.name)
         if isinstance(event, Ping) and self.auto_pong:
+            if PONG_DELAY:
+                threading.Event().wait(PONG_DELAY)
+                LATENESS.note(PONG_DELAY)
             with contextlib.suppress(SendFailed):
                 self.send_frame(Pong(event.token))
         self._push(event)
@@ -299,7 +351,7 @@ class MockClient:
 
     def _finish(self, closed: Closed) -> None:
         self.closed = closed
-        self.transcript.note(self.name, f"connection ended ({closed.how})")
+        self.transcript.note(self.name, f"connection ended ({closed.how.name})")
         self._push(closed)
 
     def recv_event(self, timeout: float = ANSWER_WAIT) -> Incoming | None:
@@ -314,13 +366,23 @@ class MockClient:
             return self._queue.popleft()
 
     def expect(
-        self, predicate: Predicate, what: str, req: str, timeout: float = ANSWER_WAIT
-    ) -> tuple[Incoming, list[Incoming]]:
-        """Read until ``predicate`` holds; returns the match and what was skipped before it.
+        self, want: type[T] | Wanted[T], what: str, req: str, timeout: float = ANSWER_WAIT
+    ) -> tuple[T, list[Incoming]]:
+        """Read until an item of type ``want`` (or as :class:`Wanted` says) comes; returns it,
+        typed, and what was skipped before it.
 
         A close, an undecodable frame or the deadline ends the wait with a :class:`Violation`
         of ``req`` (unless the predicate accepts the close).
         """
+        wanted = Wanted(want) if isinstance(want, type) else want
+        item, skipped = self.expect_where(wanted, what, req, timeout)
+        assert isinstance(item, wanted.kind)  # what Wanted.__call__ accepted
+        return item, skipped
+
+    def expect_where(
+        self, predicate: Predicate, what: str, req: str, timeout: float = ANSWER_WAIT
+    ) -> tuple[Incoming, list[Incoming]]:
+        """Read until ``predicate`` holds (a test across types); see :meth:`expect`."""
         skipped: list[Incoming] = []
         deadline = time.monotonic() + timeout * self.scale
         while True:
@@ -351,7 +413,7 @@ class MockClient:
         deadline = time.monotonic() + timeout * self.scale
         while any(f is None for f in found):
             left = max(0.0, deadline - time.monotonic()) / self.scale
-            self.expect(any_open, what, req, left)
+            self.expect_where(any_open, what, req, left)
         return [f for f in found if f is not None]
 
     def drain(self) -> list[Incoming]:
@@ -366,7 +428,7 @@ class MockClient:
     def hello(self, nick: str, caps: int = 0, req: str = "") -> Welcome | Error:
         """Send HELLO and return the WELCOME or ERROR that answers it."""
         self.send_frame(Hello(nick=nick, caps=caps))
-        item, skipped = self.expect(
+        item, skipped = self.expect_where(
             lambda e: isinstance(e, Welcome | Error), "WELCOME or ERROR answering HELLO", req
         )
         if skipped:
@@ -394,9 +456,7 @@ class MockClient:
         frames: list[Roster] = []
         while True:
             item, skipped = self.expect(
-                lambda e: isinstance(e, Roster) and e.room.lower() == room.lower(),
-                f"ROSTER of {room!r}",
-                req,
+                Wanted(Roster, lambda e: e.room.lower() == room.lower()), f"ROSTER of {room!r}", req
             )
             if immediate and skipped:
                 raise Violation(
@@ -404,7 +464,6 @@ class MockClient:
                 )
             if frames and skipped:
                 raise Violation("FRAME-11", "ROSTER parts back to back", _actual(item, skipped))
-            assert isinstance(item, Roster)
             if frames and item.seq != frames[0].seq:
                 raise Violation("FRAME-10", f"every part with seq {frames[0].seq}", repr(item))
             frames.append(item)
@@ -416,7 +475,7 @@ class MockClient:
         token = next(_tokens)
         self.send_frame(Ping(token))
         _, before = self.expect(
-            lambda e: isinstance(e, Pong) and e.token == token, f"PONG {token:#x}", req, timeout
+            Wanted(Pong, lambda e: e.token == token), f"PONG {token:#x}", req, timeout
         )
         return before
 
@@ -475,10 +534,18 @@ class SendFailed(HarnessError):
     """A write to the server failed (it closed or reset the connection)."""
 
 
+#: Frames shown before the one that ended a wait: the last ones, which lead up to it.
+SHOWN_BEFORE = 4
+
+
 def _actual(item: Incoming | None, skipped: list[Incoming]) -> str:
+    """What ended a wait, and the frames just before it (those decide; the first ones of a
+    long run seldom do)."""
     text = describe(item)
     if skipped:
-        shown = ", ".join(describe(s) for s in skipped[:5])
-        more = f" (+{len(skipped) - 5} more)" if len(skipped) > 5 else ""
-        text += f", after {shown}{more}"
+        last = ", ".join(describe(s) for s in skipped[-SHOWN_BEFORE:])
+        if len(skipped) > SHOWN_BEFORE:
+            text += f", after {len(skipped)} other frames, the last {SHOWN_BEFORE}: {last}"
+        else:
+            text += f", after {last}"
     return text

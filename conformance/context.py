@@ -41,6 +41,9 @@ class Case:
         if options.server is None:
             raise HarnessError("no server address (use --server HOST:PORT)")
         self.address = options.server
+        #: Clients are spread round-robin over these (the nodes of a cluster; §20).
+        self.addresses = list(options.servers or [options.server])
+        self._spread = itertools.count()
         self.options = options
         self.ids = tuple(ids)
         self.rng = rng
@@ -48,7 +51,8 @@ class Case:
         self.transcript = Transcript()
         self.violations: list[Violation] = []
         self.passed: set[str] = set()
-        self.observations: list[str] = []
+        #: What the server was seen to do, each with the requirements it is evidence for.
+        self.observations: list[tuple[str, tuple[str, ...]]] = []
         self._clients: list[MockClient] = []
         self._lock = threading.Lock()
 
@@ -71,12 +75,15 @@ class Case:
         read: bool = True,
         rcvbuf: int | None = None,
         auto_pong: bool = True,
+        node: int | None = None,
     ) -> MockClient:
-        """A connected, not yet registered client (its name in transcripts is ``label``)."""
+        """A connected, not yet registered client (its name in transcripts is ``label``), on
+        the next server address in turn, or on address number ``node``."""
         with self._lock:
             name = label if all(c.name != label for c in self._clients) else self.nick(label)
+            turn = next(self._spread) if node is None else node
             client = MockClient(
-                self.address,
+                self.addresses[turn % len(self.addresses)],
                 name,
                 self.transcript,
                 scale=self.scale,
@@ -139,13 +146,22 @@ class Case:
 
     # -- judgement ----------------------------------------------------------------------
 
-    def check(self, ok: bool, req: str, expected: str, actual: str | Callable[[], str]) -> bool:
-        """Record whether ``req`` held; the case goes on either way."""
+    def check(
+        self,
+        ok: bool,
+        req: str,
+        expected: str,
+        actual: str | Callable[[], str],
+        *,
+        slack: float | None = None,
+    ) -> bool:
+        """Record whether ``req`` held; the case goes on either way. ``slack``: for a check of
+        timing, by how many seconds it was missed (see :class:`Violation`)."""
         if ok:
             self.passed.add(req)
         else:
             text = actual() if callable(actual) else actual
-            self.violations.append(Violation(req, expected, text))
+            self.violations.append(Violation(req, expected, text, slack))
             self.transcript.note("suite", f"[{req}] expected {expected}; got {text}")
         return ok
 
@@ -159,9 +175,10 @@ class Case:
         """Mark requirements as verified by what the case already saw."""
         self.passed.update(reqs)
 
-    def observe(self, text: str) -> None:
-        """Note which of several allowed behaviours the server showed (goes into reports)."""
-        self.observations.append(text)
+    def observe(self, text: str, *about: str) -> None:
+        """Note which of several allowed behaviours the server showed, as evidence for the
+        requirements ``about`` (by default the case's first): reports show it under those."""
+        self.observations.append((text, about or self.ids[:1]))
 
     # -- capabilities -------------------------------------------------------------------
 

@@ -8,8 +8,10 @@ the exit code (0 conformant, 1 not, 2 untestable).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import threading
 import time
 from collections.abc import Generator
 from datetime import UTC, datetime
@@ -17,9 +19,11 @@ from typing import Any
 
 import pytest
 
+from . import client as client_module
 from .background import Background
 from .context import Case
 from .errors import HarnessError, TargetUnreachable, Violation, parse_skip
+from .lateness import LATENESS
 from .options import RunOptions, parse_address
 from .preflight import PreflightError, probe
 from .registry import Req, requirements, server_requirements
@@ -41,7 +45,39 @@ from .selection import Selection
 OPTIONS = pytest.StashKey[RunOptions]()
 STATE = pytest.StashKey["RunState"]()
 CASE = pytest.StashKey[Case]()
-BACKGROUND = pytest.StashKey[Background]()
+#: From when a case's connections have been at stake (the suite's lateness counts from then).
+SINCE = pytest.StashKey[float]()
+BACKGROUND = pytest.StashKey["Backgrounds"]()
+
+
+class Backgrounds:
+    """One set of background probes per ``--repeat`` run: a probe is used up by the run that
+    reads it (it was cut, or timed out), so every run gets fresh ones. Run 0's open before the
+    first case; run k+1's open when run k's are first used, so their clocks overlap."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self._runs: dict[int, Background] = {}
+        self._lock = threading.Lock()
+
+    def for_run(self, run: int) -> Background:
+        with self._lock:
+            found = self._open(run)
+            if run + 1 < self.options.repeat:
+                # A failure here comes back to that run's own cases when they open it.
+                with contextlib.suppress(Exception):
+                    self._open(run + 1)
+            return found
+
+    def _open(self, run: int) -> Background:
+        if run not in self._runs:
+            self._runs[run] = Background(self.options)
+        return self._runs[run]
+
+    def stop(self) -> None:
+        with self._lock:
+            for bg in self._runs.values():
+                bg.stop()
 
 
 class RunState:
@@ -58,7 +94,12 @@ class RunState:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("chatwire", "chatwire/1 conformance")
-    g.addoption("--server", help="HOST:PORT of the chatwire/1 server under test")
+    g.addoption(
+        "--server",
+        action="append",
+        default=[],
+        help="HOST:PORT of the server under test; repeated: the nodes of one cluster",
+    )
     g.addoption("--clients", type=int, default=50, help="clients in concurrent scenarios")
     g.addoption("--timeout-scale", type=float, default=1.0, help="multiply every deadline")
     g.addoption("--seed", type=int, default=None, help="seed for randomised scenarios")
@@ -68,13 +109,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--strict-should", action="store_true", help="SHOULD misses fail the run")
     g.addoption("--json", dest="cw_json", help="write the JSON report to this file")
     g.addoption("--list-cases", action="store_true", help="list cases and their requirements")
-    g.addoption("--launched", default=None, help=argparse_hidden())
+    g.addoption("--launched", action="append", default=[], help=argparse_hidden())
     g.addoption("--no-preflight", action="store_true", help="skip the preflight probe")
+    g.addoption(
+        "--late-pongs",
+        type=float,
+        default=0.0,
+        help="(suite self-tests) answer server PINGs this many seconds late: a starved suite",
+    )
     g.addoption(
         "--launched-pid",
         type=int,
-        default=None,
-        help="(set by python -m conformance --launch) lets the last case stop the server",
+        action="append",
+        default=[],
+        help="(set by python -m conformance --launch) lets the last cases stop the servers",
     )
 
 
@@ -85,14 +133,14 @@ def argparse_hidden() -> str:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): PROTOCOL.md requirement IDs")
     seed = config.getoption("--seed")
-    server = config.getoption("--server")
     try:
-        address = parse_address(server) if server else None
+        addresses = [parse_address(s) for s in config.getoption("--server")]
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     options = RunOptions(
-        server=address,
-        launch=config.getoption("--launched"),
+        server=addresses[0] if addresses else None,
+        servers=addresses,
+        launch=" ; ".join(config.getoption("--launched")) or None,
         clients=config.getoption("--clients"),
         timeout_scale=config.getoption("--timeout-scale"),
         seed=seed if seed is not None else random.SystemRandom().randrange(1, 2**31),
@@ -108,6 +156,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--timeout-scale must be positive")
     config.stash[OPTIONS] = options
     config.stash[STATE] = RunState()
+    client_module.PONG_DELAY = config.getoption("--late-pongs")
+    LATENESS.start()
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -156,10 +206,14 @@ def pytest_collection_modifyitems(
         config.hook.pytest_deselected(items=drop)
     # Time-limit cases read off the background probes: run them last, when most time has passed.
     # The shutdown case stops the server, so it comes after everything else.
+    # With --repeat, the background cases run grouped by run, each run on its own probes.
+    # A case that stops a cluster node comes after the rest, before the shutdown case.
     keep.sort(
         key=lambda i: (
             "server_pid" in getattr(i, "fixturenames", ()),
+            "node_pids" in getattr(i, "fixturenames", ()),
             "background" in getattr(i, "fixturenames", ()),
+            _run_index(i) if "background" in getattr(i, "fixturenames", ()) else 0,
         )
     )
     items[:] = keep
@@ -173,6 +227,11 @@ def pytest_collection_modifyitems(
         _print_listing(keep, registry)
         config.hook.pytest_deselected(items=list(items))
         items[:] = []
+
+
+def _run_index(item: pytest.Item) -> int:
+    callspec = getattr(item, "callspec", None)
+    return int(callspec.params.get("cw_run", 0)) if callspec is not None else 0
 
 
 def _print_listing(items: list[pytest.Item], registry: dict[str, Req]) -> None:
@@ -203,25 +262,48 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if config.getoption("--list-cases") or config.getoption("collectonly"):
         return
     if any("background" in getattr(i, "fixturenames", ()) for i in session.items):
+        backgrounds = Backgrounds(config.stash[OPTIONS])
+        config.stash[BACKGROUND] = backgrounds
         try:
-            config.stash[BACKGROUND] = Background(config.stash[OPTIONS])
+            backgrounds.for_run(0)
         except Exception as exc:  # the cases that need it will report ERROR
             config.stash[STATE].background_error = f"background probes failed: {exc!r}"
 
 
-@pytest.fixture(scope="session")
-def background(request: pytest.FixtureRequest) -> Background:
-    found = request.config.stash.get(BACKGROUND, None)
-    if found is None:
+@pytest.fixture
+def background(request: pytest.FixtureRequest, cw_run: int) -> Background:
+    """This run's background probes (each --repeat run has its own)."""
+    backgrounds = request.config.stash.get(BACKGROUND, None)
+    if backgrounds is None:
         raise HarnessError(request.config.stash[STATE].background_error or "no background probes")
+    try:
+        found = backgrounds.for_run(cw_run)
+    except Exception as exc:
+        raise HarnessError(f"background probes failed: {exc!r}") from exc
+    request.node.stash[SINCE] = found.opened  # its probes have been at stake since then
     return found
 
 
 @pytest.fixture
 def server_pid(request: pytest.FixtureRequest) -> int | None:
     """The PID of a server this run launched (and may therefore stop), else None."""
-    pid: int | None = request.config.getoption("--launched-pid")
-    return pid
+    pids: list[int] = request.config.getoption("--launched-pid")
+    return pids[0] if pids else None
+
+
+@pytest.fixture
+def server_pids(request: pytest.FixtureRequest) -> list[int]:
+    """The PIDs of every server (cluster node) this run launched, in --server order."""
+    pids: list[int] = request.config.getoption("--launched-pid")
+    return pids
+
+
+@pytest.fixture
+def node_pids(request: pytest.FixtureRequest) -> list[int]:
+    """Like ``server_pids``, for cases that kill a node mid-run (they run before the
+    shutdown case, after the rest)."""
+    pids: list[int] = request.config.getoption("--launched-pid")
+    return pids
 
 
 @pytest.fixture
@@ -231,6 +313,7 @@ def cw(request: pytest.FixtureRequest, cw_run: int) -> Generator[Case]:
     rng = random.Random(f"{options.seed}:{case_key(request.node.nodeid)}:{cw_run}")
     case = Case(options, ids, rng, options.timeout_scale)
     request.node.stash[CASE] = case
+    request.node.stash.setdefault(SINCE, time.monotonic())
     yield case
     case.close_all()
 
@@ -257,8 +340,7 @@ def _judge(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestRe
     registry = requirements()
     ids = _case_ids(item)
     case = item.stash.get(CASE, None)
-    callspec = getattr(item, "callspec", None)
-    run = int(callspec.params.get("cw_run", 0)) if callspec is not None else 0
+    run = _run_index(item)
     doc = " ".join((getattr(getattr(item, "obj", None), "__doc__", None) or "").split())
     result = CaseResult(item.nodeid, item.name, doc, ids, run, PASS, {}, duration=report.duration)
     exc = call.excinfo.value if call.excinfo is not None else None
@@ -280,7 +362,7 @@ def _judge(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestRe
             req = v.req or ids[0]
             level = registry[req].level if req in registry else "MUST"
             verdict = NON_STRICT if level.startswith("SHOULD") else FAIL
-            result.failures.append(Failure(req, level, v.expected, v.actual))
+            result.failures.append(Failure(req, level, v.expected, v.actual, v.slack))
             result.per_req[req] = worst([result.per_req.get(req, PASS), verdict])
         for rid in ids:
             if rid not in result.per_req:
@@ -288,6 +370,7 @@ def _judge(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestRe
                 result.per_req[rid] = PASS if reached else SKIPPED
         if stopped and any(v == SKIPPED for v in result.per_req.values()):
             result.skip_reason = ("not-reached", "the case stopped at an earlier failure")
+    _excuse_if_starved(item, result)
     result.verdict = worst(result.per_req.values())
     if case:
         result.observations = case.observations
@@ -296,6 +379,44 @@ def _judge(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestRe
         result.transcript_text = case.transcript.render()
     _set_pytest_outcome(report, result, options.strict)
     return result
+
+
+def _tolerance(config: pytest.Config) -> float:
+    """How late the suite may run before a fault it finds could be its own: a third of the
+    shortest time limit the server advertised (at least 0.1 s), times --timeout-scale. (The
+    cases leave their clients at least that much slack before any limit.)"""
+    info = config.stash[STATE].server_info or {}
+    limits = [info.get(k, 0) / 1000 for k in ("idle_timeout_ms", "slow_timeout_ms")]
+    shortest = min((x for x in limits if x > 0), default=2.0)
+    return max(0.1, shortest / 3) * config.stash[OPTIONS].timeout_scale
+
+
+def _excuse_if_starved(item: pytest.Item, result: CaseResult) -> None:
+    """A fault found while the suite itself ran late is reported as the harness's ERROR."""
+    faulted = [rid for rid, v in result.per_req.items() if v in (FAIL, NON_STRICT)]
+    since = item.stash.get(SINCE, None)
+    if not faulted or since is None:
+        return
+    late = LATENESS.worst_since(since)
+    tolerance = _tolerance(item.config)
+    if late <= tolerance:
+        return
+    # Lateness explains a fault only if the fault is about timing and the suite was at least
+    # that late, or if a client of the suite that should have stayed alive was cut as idle
+    # (it answered or sent its PINGs late). A wrong code or a lost message is never excused.
+    cut = LATENESS.idle_cuts_since(since)
+    if not cut and not all(f.slack is not None and late >= f.slack for f in result.failures):
+        return
+    for rid in faulted:
+        result.per_req[rid] = ERROR
+    found = "; ".join(f"[{f.req}] {f.actual}" for f in result.failures)
+    result.failures = []
+    why = f"; {cut[0]} was cut as idle" if cut else ""
+    result.error = (
+        f"harness error: the suite itself ran {late:.2f}s late during this case (more than"
+        f" the {tolerance:.2f}s the server's time limits allow{why}), so what it saw may be its"
+        f" own doing: {found}. Re-run on a quieter machine or with a larger --timeout-scale"
+    )
 
 
 def _error_text(exc: BaseException) -> str:

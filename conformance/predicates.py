@@ -4,35 +4,23 @@ from __future__ import annotations
 
 from spec.events import Ack, Deliver, Error, Joined, Left, Whisper
 
-from .client import Incoming, Predicate
+from .client import Incoming, Predicate, Wanted
 
 
-def left_about(room: str, nick: str) -> Predicate:
-    def match(item: Incoming) -> bool:
-        return isinstance(item, Left) and item.room == room and item.nick == nick
-
-    return match
+def left_about(room: str, nick: str) -> Wanted[Left]:
+    return Wanted(Left, lambda e: e.room == room and e.nick == nick)
 
 
-def joined_about(room: str, nick: str) -> Predicate:
-    def match(item: Incoming) -> bool:
-        return isinstance(item, Joined) and item.room == room and item.nick == nick
-
-    return match
+def joined_about(room: str, nick: str) -> Wanted[Joined]:
+    return Wanted(Joined, lambda e: e.room == room and e.nick == nick)
 
 
-def deliver_of(room: str, text: str) -> Predicate:
-    def match(item: Incoming) -> bool:
-        return isinstance(item, Deliver) and item.room == room and item.text == text
-
-    return match
+def deliver_of(room: str, text: str) -> Wanted[Deliver]:
+    return Wanted(Deliver, lambda e: e.room == room and e.text == text)
 
 
-def whisper_of(text: str) -> Predicate:
-    def match(item: Incoming) -> bool:
-        return isinstance(item, Whisper) and item.text == text
-
-    return match
+def whisper_of(text: str) -> Wanted[Whisper]:
+    return Wanted(Whisper, lambda e: e.text == text)
 
 
 def answer() -> Predicate:

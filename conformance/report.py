@@ -69,6 +69,8 @@ def terminal_report(
             if options.repeat > 1 and res.runs:
                 verdict += f" {res.passed_runs}/{res.runs}"
                 verdict += " intermittent" if res.intermittent else ""
+                if res.harness_errors:
+                    verdict += f" ({res.harness_errors} harness ERROR)"
             note = f" — {res.notes[0]}" if res.notes and res.verdict != "PASS" else ""
             if res.verdict == "PASS" and res.notes:
                 note = f" — seen: {res.notes[0]}"
@@ -167,7 +169,7 @@ def _case_json(c: CaseResult) -> dict[str, Any]:
         "verdict": c.verdict,
         "requirement_verdicts": c.per_req,
         "duration_s": round(c.duration, 4),
-        "observed": c.observations,
+        "observed": [text for text, _ in c.observations],
     }
     if c.skip_reason:
         out["skip"] = {"reason": c.skip_reason[0], "detail": c.skip_reason[1]}

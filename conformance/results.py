@@ -39,6 +39,7 @@ class Failure:
     level: str
     expected: str
     actual: str
+    slack: float | None = None  #: see Violation.slack
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -62,7 +63,7 @@ class CaseResult:
     failures: list[Failure] = field(default_factory=list)
     skip_reason: tuple[str, str] | None = None  #: (tag, detail)
     error: str | None = None
-    observations: list[str] = field(default_factory=list)
+    observations: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     transcript: dict[str, Any] | None = None
     transcript_text: str = ""
 
@@ -75,7 +76,10 @@ class ReqResult:
     runs: int  #: case runs that judged it (skips not counted)
     passed_runs: int
     notes: list[str]
-    intermittent: bool = False  #: some case gave it different verdicts across --repeat runs
+    #: some case judged the server differently across --repeat runs (FAIL in some, PASS in
+    #: others); the suite's own ERRORs never make a server "intermittent"
+    intermittent: bool = False
+    harness_errors: int = 0  #: case runs that could not judge it (ERROR)
 
 
 def case_key(nodeid: str) -> str:
@@ -110,7 +114,7 @@ def aggregate(results: list[CaseResult], selected: Iterable[str]) -> dict[str, R
             if v == SKIPPED and res.skip_reason:
                 skips.append(f"[{res.skip_reason[0]}] {res.skip_reason[1]}")
             if v in (PASS, NON_STRICT):
-                seen += res.observations
+                seen += [text for text, about in res.observations if rid in about]
         if not verdicts:
             continue
         verdict = worst(verdicts)
@@ -129,6 +133,7 @@ def aggregate(results: list[CaseResult], selected: Iterable[str]) -> dict[str, R
             len(judged),
             sum(v in (PASS, NON_STRICT) for v in judged),
             list(dict.fromkeys(notes)),
-            any(len(vs - {SKIPPED}) > 1 for vs in per_case.values()),
+            any(len(vs & {FAIL, NON_STRICT, PASS}) > 1 for vs in per_case.values()),
+            sum(v == ERROR for v in judged),
         )
     return out

@@ -70,7 +70,7 @@ def await_answers(client: MockClient, count: int, req: str, timeout: float) -> l
     """Read until ``count`` answers to SEND/DIRECT have arrived (others stay in the log)."""
     answers: list[Ack | Error] = []
     while len(answers) < count:
-        item, _ = client.expect(
+        item, _ = client.expect_where(
             is_answer, f"{count} answers to SEND/DIRECT (have {len(answers)})", req, timeout
         )
         assert isinstance(item, Ack | Error)

@@ -19,7 +19,7 @@ from spec.events import (
     Who,
 )
 
-from .client import Incoming, MockClient, Predicate, describe
+from .client import Incoming, MockClient, Predicate, Wanted, describe
 from .errors import Violation
 from .predicates import answer
 
@@ -49,12 +49,11 @@ def list_rooms(client: MockClient, req: str = "ROOM-13") -> list[Rooms]:
     client.send_frame(ListRooms())
     parts: list[Rooms] = []
     while True:
-        item, skipped = client.expect(lambda e: isinstance(e, Rooms), "ROOMS", req)
+        item, skipped = client.expect(Rooms, "ROOMS", req)
         if parts and skipped:
             raise Violation(
                 "FRAME-11", "ROOMS parts back to back", ", ".join(map(describe, skipped[:3]))
             )
-        assert isinstance(item, Rooms)
         parts.append(item)
         if not item.more:
             return parts
@@ -63,16 +62,15 @@ def list_rooms(client: MockClient, req: str = "ROOM-13") -> list[Rooms]:
 def leave(client: MockClient, room: str, req: str = "ROOM-8") -> Left:
     client.send_frame(Leave(room))
     item, _ = client.expect(
-        lambda e: isinstance(e, Left) and e.room.lower() == room.lower() and e.nick == client.nick,
+        Wanted(Left, lambda e: e.room.lower() == room.lower() and e.nick == client.nick),
         f"own LEFT for {room!r}",
         req,
     )
-    assert isinstance(item, Left)
     return item
 
 
 def answer_to(client: MockClient, req: str) -> Ack | Error:
-    item, _ = client.expect(answer(), "ACK or non-fatal ERROR", req)
+    item, _ = client.expect_where(answer(), "ACK or non-fatal ERROR", req)
     assert isinstance(item, Ack | Error)
     return item
 

@@ -23,10 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Container
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .flusher import Flusher
+from typing import Protocol
 
 log = logging.getLogger("reference.server")
 
@@ -73,8 +70,27 @@ class Congestion:
             self.cond.notify_all()
 
 
+class Scheduler(Protocol):
+    """What an outbox needs of the flusher that writes it (``reference.flusher.Flusher``)."""
+
+    @property
+    def congestion(self) -> Congestion: ...
+
+    def schedule(self, outbox: Outbox) -> None:
+        """Write ``outbox`` in the next round (it has bytes queued and none in flight)."""
+
+    def unregister(self, outbox: Outbox, closing: bool = False) -> None:
+        """Forget ``outbox``: it is sealed and its socket no longer written."""
+
+    def poke(self) -> None:
+        """Wake the flusher thread now (its watchdog has a new deadline to keep)."""
+
+
 class Outbox:
     """One client's pending output. ``push`` may be called from any thread.
+
+    Two sides: the session and the hub push (``push``, ``push_final``, ``wait_flushed``,
+    ``seal``); the flusher thread alone calls ``write_queued``, ``writable`` and ``cut``.
 
     Slotted and lean (a list, a lock, a condition made only when someone waits): there is one
     per client, and the reference server aims at 15,000 clients in 20 KB each."""
@@ -86,6 +102,7 @@ class Outbox:
         "_final",
         "_flusher",
         "_lock",
+        "_room_seen",
         "_scheduled",
         "_sealed",
         "_waiters",
@@ -96,10 +113,11 @@ class Outbox:
         "limit",
         "owner",
         "pending",
+        "relieved_at",
         "sock",
     )
 
-    def __init__(self, sock: socket.socket, flusher: Flusher, limit: int, owner: object) -> None:
+    def __init__(self, sock: socket.socket, flusher: Scheduler, limit: int, owner: object) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.owner = owner
@@ -112,10 +130,13 @@ class Outbox:
         self._scheduled = False  # the flusher owes this outbox a write (queued or blocked)
         self._blocked = False  # the socket was full: wait for EPOLLOUT
         self._writing = False
+        self._room_seen = False  # EPOLLOUT came during a write in flight
         self._sealed = False  # no more writes: the session owns the socket again
         self._final = False  # the last frame is queued: push() drops anything more
         self._waiters = 0
         self.congested_since: float | None = None
+        #: When the last congestion episode ended without a cut (§10.2 KEEP-10: activity).
+        self.relieved_at = 0.0
         #: Why output stopped early: "cut" (slow consumer) or "broken" (write failed).
         self.failed: str | None = None
 
@@ -129,13 +150,16 @@ class Outbox:
                 return
             self._chunks.append(data)
             self.pending += len(data)
-            if self.pending > self.limit and self.congested_since is None:
+            newly_congested = self.pending > self.limit and self.congested_since is None
+            if newly_congested:
                 self.congested_since = time.monotonic()
                 self._flusher.congestion.mark(self)
-            if self._scheduled:
-                return
+            schedule = not self._scheduled
             self._scheduled = True
-        self._flusher.schedule(self)
+        if schedule:
+            self._flusher.schedule(self)
+        if newly_congested:  # the watchdog's clock starts now: the flusher must know (§12.2)
+            self._flusher.poke()
 
     def push_final(self, data: bytes, drop_backlog: bool = False) -> None:
         """Queue the last frame (a fatal ERROR, §11.2): nothing is queued after it, and the
@@ -204,10 +228,12 @@ class Outbox:
         if self._waiters and self._cond is not None:
             self._cond.notify_all()
 
-    # -- flusher side -------------------------------------------------------------------
+    # -- flusher side: called by the flusher thread only ---------------------------------
 
-    def _flush(self) -> bool:
-        """Write everything queued in one call. True if more was queued meanwhile."""
+    def write_queued(self) -> bool:
+        """Write everything queued in one call. True if more was queued meanwhile (schedule
+        again); False once the queue is empty, the socket is full (wait for
+        :meth:`writable`), or output has stopped."""
         with self._lock:
             if self._sealed or self.failed or not self._chunks:
                 self._scheduled = False
@@ -216,6 +242,7 @@ class Outbox:
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             self._chunks = []
             self._writing = True
+            self._room_seen = False
             last = self._final
         try:  # the last frame: FIN follows at once, so let it leave in the same segment
             written = self.sock.send(data, socket.MSG_MORE) if last else os.write(self.fd, data)
@@ -234,7 +261,9 @@ class Outbox:
                 self.pending -= written
                 if written < len(data):
                     self._chunks[:0] = _unsent(chunks, written)
-                    self._blocked = True
+                    # Wait for EPOLLOUT, unless it came while we wrote (a handler thread
+                    # writing behind): then it will not come again, so write once more.
+                    self._blocked = not self._room_seen
                 elif not self._chunks:
                     self._scheduled = False
                     if self._final:  # the fatal ERROR is out: FIN now (§11.3)
@@ -247,15 +276,18 @@ class Outbox:
             self._uncongest()
         return again
 
-    def _writable(self) -> bool:
+    def writable(self) -> bool:
         """EPOLLOUT fired: True if a blocked write should be retried."""
         with self._lock:
+            if self._writing:  # another thread's write is in flight: it retries (see above)
+                self._room_seen = True
+                return False
             if not self._blocked:
                 return False
             self._blocked = False
             return True
 
-    def _cut(self, farewell: bytes) -> None:
+    def cut(self, farewell: bytes) -> None:
         """§12.2: a best-effort ERROR (no waiting for it), then shut the socket so the
         session's reader wakes up and ends the session."""
         with self._lock:
@@ -280,6 +312,7 @@ class Outbox:
             if self.congested_since is None:
                 return
             self.congested_since = None
+            self.relieved_at = time.monotonic()
         self._flusher.congestion.clear(self)
 
 

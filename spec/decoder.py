@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
+from . import fastpath
 from .codec import decode_body
 from .constants import DEFAULT_MAX_FRAME, HARD_MAX_FRAME, HEADER_SIZE
 from .errors import FrameTooLarge, MalformedFrame, ProtocolError
@@ -73,6 +74,21 @@ class FrameSplitter:
         else:
             self._pos = end
         return ftype, body
+
+    def next_sends(self, limit: int) -> list[tuple[bytes, bytes]]:
+        """Take the run of whole, well-formed SEND frames at the front, at most ``limit``, as
+        :func:`spec.fastpath.scan_sends` gives them; [] if the next frame is anything else or
+        not yet whole (then :meth:`next_frame` takes it, and reports its fault if it has one)."""
+        if self._error is not None:
+            return []
+        run, end = fastpath.scan_sends(self._buf, self._pos, self.max_frame, limit)
+        if run:
+            if end == len(self._buf):
+                self._buf.clear()
+                self._pos = 0
+            else:
+                self._pos = end
+        return run
 
     def _fail(self, error: ProtocolError) -> None:
         self._error = error

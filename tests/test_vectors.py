@@ -87,7 +87,7 @@ def test_valid_vector_encodes_to_its_hex(vector: dict[str, Any]) -> None:
 def test_every_decoding_rule_has_vectors() -> None:
     rules = {v["rule"] for v in INVALID}
     expected = {"length-zero", "length-over-limit", "field-overrun", "trailing-bytes"}
-    expected |= {"invalid-utf8", "nul-in-text", "bad-magic", "bad-version"}
+    expected |= {"invalid-utf8", "nul-in-text", "bad-magic", "bad-version", "short-hello"}
     assert rules == expected
 
 

@@ -48,13 +48,12 @@ def test_frames_written_one_byte_at_a_time(cw: Case) -> None:
     c = cw.client("bytes")
     nick = cw.nick("bytes")
     c.send_bytewise(encode(Hello(nick=nick)), "HELLO")
-    welcome, _ = c.expect(lambda e: isinstance(e, Welcome), "WELCOME", "FRAME-7")
-    assert isinstance(welcome, Welcome)
+    welcome, _ = c.expect(Welcome, "WELCOME", "FRAME-7")
     c.welcome = welcome
     c.send_bytewise(encode(Join(room)) + encode(Send(room, "drip")) + encode(Ping(9)), "3 frames")
     kinds: list[str] = []
     while len(kinds) < 3:
-        got, _ = c.expect(
+        got, _ = c.expect_where(
             lambda e: (isinstance(e, Roster) and e.room == room) or isinstance(e, Ack | Pong),
             "ROSTER, ACK and PONG",
             "FRAME-7",
@@ -69,9 +68,8 @@ def test_frames_written_one_byte_at_a_time(cw: Case) -> None:
     c.send_raw(burst, f"{count} SENDs in one write")
     seqs: list[int] = []
     while len(seqs) < count:
-        got, _ = c.expect(lambda e: isinstance(e, Ack), "ACK", "FRAME-7")
-        assert isinstance(got, Ack)
-        seqs.append(got.seq)
+        ack, _ = c.expect(Ack, "ACK", "FRAME-7")
+        seqs.append(ack.seq)
     cw.check(seqs == sorted(seqs), "ORD-8", "ACKs in the order of the SENDs", repr(seqs[:5]))
     cw.check(seqs == list(range(2, count + 2)), "ORD-1", f"ACK seqs 2..{count + 1}", repr(seqs[:5]))
 
@@ -88,8 +86,9 @@ def test_long_roster_is_split(cw: Case) -> None:
     if need > 4 * cw.options.clients:
         skip(
             SkipReason.NOT_APPLICABLE,
-            f"a ROSTER over max_frame {max_frame} needs {need} members of 32-byte nicks; run the"
-            " server with a small max_frame (reference: --max-frame 2048 --max-text 1900)",
+            f"a ROSTER over max_frame {max_frame} needs {need} members of 32-byte nicks (the suite"
+            f" opens at most {4 * cw.options.clients}): advertise a smaller max_frame (2048 is"
+            " enough) or raise --clients",
         )
     room = cw.room("big")
 
@@ -144,8 +143,8 @@ def test_long_rooms_list_is_split(cw: Case) -> None:
         skip(
             SkipReason.LIMIT_TOO_LONG,
             f"a ROOMS list over max_frame {max_frame} needs {need} rooms of 32-byte names"
-            f" ({fillers} clients at max_rooms {max_rooms}); run the server with a small"
-            " max_frame (reference: --max-frame 2048)",
+            f" ({fillers} clients at max_rooms {max_rooms}): advertise a smaller max_frame"
+            " (2048 is enough) or raise --clients",
         )
     rooms = [cw.room("list").ljust(ROOM_MAX_BYTES, "x") for _ in range(need)]
     shared = rooms[: min(2, per_client)]  # the probe joins these too: 2 members each

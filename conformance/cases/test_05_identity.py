@@ -3,14 +3,14 @@ server-stamped sender."""
 
 from __future__ import annotations
 
-from conformance.client import describe
+from conformance.client import Closed, describe, reason_name
 from conformance.context import Case
 from conformance.errors import Violation
 from conformance.markers import requirement
 from conformance.predicates import deliver_of, left_about, whisper_of
-from conformance.steps import direct, join, send, who
+from conformance.steps import direct, join, leave, send, who
 from spec.constants import ErrorCode, LeaveReason
-from spec.events import Bye, Deliver, Error, Left, Welcome, Whisper
+from spec.events import Bye, Error, Welcome
 
 BAD_NICKS = ["", "x" * 33, "two words", "dot.ted", "tab\there", "é", "semi;colon", "a/b"]
 
@@ -72,8 +72,12 @@ def test_nick_is_free_once_left_is_seen(cw: Case) -> None:
         else:
             leaver.abort()
         item, _ = watcher.expect(left_about("lobby", leaver.nick), "LEFT of the leaver", "PRES-4")
-        assert isinstance(item, Left)
-        cw.check(item.reason == reason, "PRES-6", f"reason {reason.name}", f"{item.reason}")
+        cw.check(
+            item.reason == reason,
+            "PRES-6",
+            f"LEFT {reason.name}",
+            f"LEFT {reason_name(item.reason)}",
+        )
         if how == "bye":
             cw.check(item.text == "gone", "ERR-12", "the BYE text 'gone'", repr(item.text))
         again = cw.client(f"again-{how}")
@@ -82,6 +86,25 @@ def test_nick_is_free_once_left_is_seen(cw: Case) -> None:
             raise Violation(
                 "NICK-4", f"WELCOME for {leaver.nick!r} after its LEFT", describe(answer)
             )
+
+
+@requirement("NICK-4", "ROOM-10")
+def test_nick_of_a_session_in_no_room_is_free_once_it_ends(cw: Case) -> None:
+    """A session in no room produces no LEFT: a server MUST release its nick no later than the
+    moment it shuts down its sending direction, so the nick is free once the end is seen."""
+    leaver = cw.registered("roomless")
+    leave(leaver, "lobby", "ROOM-10")
+    leaver.send_frame(Bye(""))
+    end = leaver.recv_event()
+    while end is not None and not isinstance(end, Closed):
+        end = leaver.recv_event()
+    if end is None:
+        raise Violation("NICK-4", "the close after BYE", "the connection stayed open")
+    answer = cw.client("again").hello(leaver.nick, req="NICK-4")
+    if not isinstance(answer, Welcome):
+        raise Violation(
+            "NICK-4", f"WELCOME for {leaver.nick!r} once its connection ended", describe(answer)
+        )
 
 
 @requirement("NICK-5", "MSG-5")
@@ -93,10 +116,12 @@ def test_sender_is_the_registered_nick(cw: Case) -> None:
     join(a, room)
     join(b, room)
     send(a, room, "stamped")
-    item, _ = b.expect(deliver_of(room, "stamped"), "the DELIVER", "MSG-3")
-    assert isinstance(item, Deliver)
-    cw.check(item.sender == a.nick, "NICK-5", f"DELIVER sender {a.nick!r}", repr(item.sender))
+    delivered, _ = b.expect(deliver_of(room, "stamped"), "the DELIVER", "MSG-3")
+    cw.check(
+        delivered.sender == a.nick, "NICK-5", f"DELIVER sender {a.nick!r}", repr(delivered.sender)
+    )
     direct(a, b.nick.upper(), "whispered")
-    item, _ = b.expect(whisper_of("whispered"), "the WHISPER", "MSG-10")
-    assert isinstance(item, Whisper)
-    cw.check(item.sender == a.nick, "NICK-5", f"WHISPER sender {a.nick!r}", repr(item.sender))
+    whispered, _ = b.expect(whisper_of("whispered"), "the WHISPER", "MSG-10")
+    cw.check(
+        whispered.sender == a.nick, "NICK-5", f"WHISPER sender {a.nick!r}", repr(whispered.sender)
+    )

@@ -9,7 +9,7 @@ from conformance.markers import requirement
 from conformance.predicates import deliver_of, joined_about
 from conformance.steps import join, leave, list_rooms, nothing_like, refused, send, who
 from spec.constants import ErrorCode, LeaveReason
-from spec.events import Deliver, Join, Joined, Leave, RoomEntry, Send, Who
+from spec.events import Join, Leave, RoomEntry, Send, Who
 
 BAD_ROOMS = ["", "r" * 33, "two words", "dot.ted", "é"]
 
@@ -44,7 +44,6 @@ def test_room_names_are_sent_in_lower_case(cw: Case) -> None:
     entries = [e for e in _rooms(a) if e.name.lower() == room]
     left = leave(b, shouted, "ROOM-2")
     names = [f.room for f in frames] + [ack.room, left.room] + [e.name for e in entries]
-    assert isinstance(joined, Joined) and isinstance(deliver, Deliver)
     names += [joined.room, deliver.room]
     wrong = [n for n in names if n != room]
     cw.check(not wrong, "ROOM-2", f"every room name as {room!r}", repr(wrong))
@@ -109,10 +108,12 @@ def test_second_join_answers_roster_only(cw: Case) -> None:
     nothing_like(a, joined_about(room, b.nick), "second JOINED", "ROOM-6")
 
 
-@requirement("ROOM-7", "ERR-3")
+@requirement("ROOM-7", "ERR-3", "ROOM-14")
 def test_max_rooms(cw: Case) -> None:
     """A server MUST refuse with the non-fatal TOO_MANY_ROOMS a JOIN that would make the client
-    a member of more than max_rooms rooms, lobby counted while the client is in it."""
+    a member of more than max_rooms rooms, lobby counted while the client is in it; and it
+    checks room syntax, then membership, before the room count (and for LEAVE and WHO,
+    syntax before membership or existence)."""
     c = cw.registered("busy")
     assert c.welcome is not None
     limit = c.welcome.max_rooms
@@ -123,6 +124,13 @@ def test_max_rooms(cw: Case) -> None:
         join(c, f"{base}-{i}", "ROOM-7")
     c.send_frame(Join(f"{base}-x"))
     refused(c, ErrorCode.TOO_MANY_ROOMS, "ROOM-7")
+    c.send_frame(Join("bad room!"))  # full, and invalid: syntax comes first
+    refused(c, ErrorCode.ROOM_INVALID, "ROOM-14")
+    again = join(c, f"{base}-0", "ROOM-14")  # full, and a member: the ROSTER again
+    cw.check(c.nick in again.members, "ROOM-14", "the ROSTER of a room it is in", repr(again))
+    for frame in (Leave("bad room!"), Who("bad room!")):  # not a member / no such room
+        c.send_frame(frame)
+        refused(c, ErrorCode.ROOM_INVALID, "ROOM-14")
     send(c, f"{base}-0", "still a member", "ERR-3")  # the refusal changed nothing
     leave(c, "lobby", "ROOM-10")
     join(c, f"{base}-x", "ROOM-7")  # lobby no longer counts
@@ -143,7 +151,7 @@ def test_leave(cw: Case) -> None:
         "reason PART and empty text",
         repr(left),
     )
-    a.expect(lambda e: e == left, f"LEFT of {b.nick} for the remaining member", "PRES-4")
+    a.expect_where(lambda e: e == left, f"LEFT of {b.nick} for the remaining member", "PRES-4")
     for other in (room, cw.room("never")):
         b.send_frame(Leave(other))
         refused(b, ErrorCode.NOT_IN_ROOM, "ROOM-9")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.client import reason_name
 from conformance.context import Case
 from conformance.errors import Violation
 from conformance.malformed import CASES, Malformed
@@ -88,8 +89,8 @@ def test_members_see_left_error_after_a_protocol_error(cw: Case) -> None:
         cw.check(
             left.reason == LeaveReason.ERROR,
             "PRES-6",
-            f"reason ERROR (4) in {left.room}",
-            f"reason {left.reason}",
+            f"LEFT ERROR in {left.room}",
+            f"LEFT {reason_name(left.reason)}",
         )
 
 

@@ -9,7 +9,7 @@ from .raw import const, frame, hello, typed
 
 
 def magic_and_version_cases() -> list[Malformed]:
-    """MAL-13, MAL-14, HS-2: the HELLO magic and version."""
+    """MAL-13, MAL-14, MAL-20, HS-2: the HELLO magic and version."""
     cases: list[Malformed] = []
     add = cases.append
     for magic in (b"CHAX", b"chat", b"\x00\x00\x00\x00"):
@@ -45,6 +45,17 @@ def magic_and_version_cases() -> list[Malformed]:
             int(FrameType.HELLO),
         )
     )
+    for name, body in (("2-bytes", b"CH"), ("3-wrong-bytes", b"XYZ"), ("magic-only", MAGIC)):
+        add(
+            Malformed(
+                f"short-hello-{name}",
+                ("MAL-20", "ERR-1"),
+                False,
+                ErrorCode.MALFORMED,
+                const(frame(FrameType.HELLO, body)),
+                int(FrameType.HELLO),
+            )
+        )
     odd = frame(FrameType.HELLO, b"HTTP\x01\x02")
     add(
         Malformed(

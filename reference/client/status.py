@@ -13,7 +13,7 @@ EXIT_OK = 0
 EXIT_BAD_INPUT = 1
 #: Bad command-line arguments.
 EXIT_USAGE = 2
-#: No connection could be made to the server.
+#: No connection could be made, or the peer does not speak chatwire/1.
 EXIT_NO_CONNECTION = 3
 #: The server refused the nick.
 EXIT_NICK_REFUSED = 4

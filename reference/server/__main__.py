@@ -14,7 +14,7 @@ import logging
 import resource
 import signal
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .config import ServerConfig
 from .core import Server
@@ -33,6 +33,9 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 THREAD_STACK_KIB = 128
 
 log = logging.getLogger("reference.server")
+
+if TYPE_CHECKING:
+    from ..cluster import ClusterNode
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--backlog", type=int, default=d.backlog, help="listen backlog")
     add("--thread-stack-size", type=int, default=THREAD_STACK_KIB, help="KiB per thread")
     add("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    add("--cluster", metavar="URL", help="join a cluster on Redis at redis://HOST:PORT[/DB]")
+    add("--node-name", default="node", help="this node's name in the cluster (logs, keys)")
     return p
 
 
@@ -103,6 +108,17 @@ def _raise_fd_limit(max_clients: int) -> None:
         )
 
 
+def _cluster_node(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, config: ServerConfig
+) -> ClusterNode:
+    from ..cluster import ClusterNode, RedisAddress
+
+    try:
+        return ClusterNode(config, RedisAddress.parse(args.cluster), args.node_name)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -120,9 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     _raise_fd_limit(config.max_clients)
     tuning = ProcessTuning(args.thread_stack_size)
     tuning.apply()
-    server = Server(config, tuning=tuning)
+    node = _cluster_node(parser, args, config) if args.cluster else None
+    server = node.server if node is not None else Server(config)
+    server.tuning = tuning
     try:
-        server.start()
+        if node is not None:  # wait a little for Redis; serve anyway (CLUSTER_UNAVAILABLE)
+            node.start(wait_up=5.0)
+        else:
+            server.start()
     except OSError as exc:
         print(
             f"{parser.prog}: cannot listen on {args.host}:{args.port}: {exc.strerror}",
@@ -138,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         server.wait_stop()
         log.info("stop requested: shutting down")
     finally:
-        server.shutdown()
+        if node is not None:
+            node.stop()  # the others see this node's members leave (SHUTDOWN)
+        else:
+            server.shutdown()
         tuning.after_shutdown()
     return 0
 

@@ -18,17 +18,17 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Protocol
 
-from spec.codec import encode
+from spec.codec import error_frame
 from spec.constants import ErrorCode, LeaveReason
-from spec.events import Error
 
 from ..ending import Ending
 from ..flusher import Flusher
 from ..hub import Hub
+from ..hubapi import RoomHub
 from ..outbox import Congestion, Outbox
 from ..session import Session
 from .config import ServerConfig
@@ -80,7 +80,7 @@ class Server:
         self,
         config: ServerConfig | None = None,
         session_class: type[Session] = Session,
-        hub_class: type[Hub] = Hub,
+        hub_class: Callable[[int, int], RoomHub] = Hub,
         *,
         tuning: Tuning | None = None,
     ) -> None:
@@ -89,9 +89,9 @@ class Server:
         self.config.validate()
         self.session_class = session_class
         self.hub = hub_class(self.config.max_frame, self.config.max_rooms)
-        farewell = encode(Error(ErrorCode.SLOW_CONSUMER, "output not read in time"))
+        farewell = error_frame(ErrorCode.SLOW_CONSUMER, "output not read in time")
         self.flusher = Flusher(self.config.slow_timeout, farewell)
-        self.shutdown_frame = encode(Error(ErrorCode.SERVER_SHUTDOWN, "server shutting down"))
+        self.shutdown_frame = error_frame(ErrorCode.SERVER_SHUTDOWN, "server shutting down")
         self.shutdown_ending = Ending(
             LeaveReason.SHUTDOWN, self.shutdown_frame, notify=False, detail="server shutdown"
         )
@@ -382,16 +382,17 @@ class Server:
         """§4.5: never a silent close. ERROR, FIN, and the flusher lingers until EOF."""
         try:
             sock.setblocking(False)
-            sock.send(encode(Error(code, text)))
+            sock.send(error_frame(code, text))
             sock.shutdown(socket.SHUT_WR)
         except OSError:
             sock.close()
             return
         self.flusher.linger(sock, self.deadline(self.config.drain_time))
 
-    def session_ended(self, session: Session) -> None:
+    def session_ended(self, session: object) -> None:
         with self._sessions_cond:
-            self._sessions.pop(session, None)
+            if isinstance(session, Session):
+                self._sessions.pop(session, None)
             self._sessions_cond.notify_all()
 
 

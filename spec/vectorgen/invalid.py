@@ -34,6 +34,7 @@ RULES: dict[str, tuple[ErrorCode, str]] = {
     "nul-in-text": (ErrorCode.INVALID_UTF8, "MAL-9"),
     "bad-magic": (ErrorCode.BAD_MAGIC, "MAL-13"),
     "bad-version": (ErrorCode.UNSUPPORTED_VERSION, "MAL-14"),
+    "short-hello": (ErrorCode.MALFORMED, "MAL-20"),
 }
 
 
@@ -159,16 +160,6 @@ CASES: dict[str, list[Case]] = {
             frame(T.WELCOME, b"\x01\0\0\0\0\0\x01"),
         ),
         ("overrun-u16-error", "ERROR with one byte of its u16 code.", frame(T.ERROR, b"\x02")),
-        (
-            "overrun-magic",
-            "HELLO with only 2 bytes of magic: a field overrun, not BAD_MAGIC.",
-            frame(T.HELLO, b"CH"),
-        ),
-        (
-            "overrun-hello-version-missing",
-            "HELLO holding the magic and nothing else: the version overruns.",
-            frame(T.HELLO, MAGIC),
-        ),
         ("overrun-hello-nick-missing", "HELLO ending before its nick.", frame(T.HELLO, HELLO_HEAD)),
         (
             "overrun-roster-count",
@@ -272,6 +263,25 @@ CASES: dict[str, list[Case]] = {
             "nul-whisper-text",
             "WHISPER text holding U+0000 between multi-byte characters.",
             frame(T.WHISPER, s8(b"bob") + s16("é\0é".encode())),
+        ),
+    ],
+    # §4.1, §14 MAL-20: a HELLO too short to hold magic and version has neither to compare.
+    "short-hello": [
+        (
+            "overrun-magic",
+            "HELLO with only 2 bytes of magic: MALFORMED, not BAD_MAGIC.",
+            frame(T.HELLO, b"CH"),
+        ),
+        (
+            "short-magic-wrong-letters",
+            "HELLO of 3 bytes that could never be the magic: still MALFORMED, not BAD_MAGIC.",
+            frame(T.HELLO, b"XYZ"),
+        ),
+        ("empty-hello", "HELLO with an empty body.", frame(T.HELLO, b"")),
+        (
+            "overrun-hello-version-missing",
+            "HELLO holding the magic and nothing else: the version overruns.",
+            frame(T.HELLO, MAGIC),
         ),
     ],
     # §4.1: HELLO must start with the magic.

@@ -18,7 +18,13 @@ from reference.hub import Hub, Member
 from reference.server import Server, ServerConfig
 from reference.session import Ending, Session
 from spec.constants import HARD_MAX_FRAME, FrameType, LeaveReason
-from spec.decoder import FrameSplitter
+from spec.events import Hello
+from tests.zoo.limits import (
+    BytesAreActivitySession,
+    IdleWhileCongestedSession,
+    IdleWhileHeldSession,
+    NoDrainSession,
+)
 
 
 def split_frames(data: bytes) -> list[bytes]:
@@ -154,11 +160,11 @@ class OversizeSession(Session):
 
     def __init__(self, server: Server, sock: socket.socket, peer: str) -> None:
         super().__init__(server, sock, peer)
-        self.splitter = FrameSplitter(HARD_MAX_FRAME)
+        self.conn.max_frame = HARD_MAX_FRAME
 
-    def on_hello(self, body: bytes) -> Ending | None:
-        ending = super().on_hello(body)
-        self.splitter.max_frame = HARD_MAX_FRAME
+    def on_hello(self, hello: Hello) -> Ending | None:
+        ending = super().on_hello(hello)
+        self.conn.max_frame = HARD_MAX_FRAME
         return ending
 
 
@@ -280,6 +286,10 @@ _MAL_FATAL = {f"MAL-{i}" for i in range(1, 18)} - {"MAL-10"}
 #: stay longer still, or the stalled member of §12 is cut as idle before it is cut as slow.
 _LONG_SLOW = {"slow_timeout": 2.5, "idle_timeout": 6.0}
 
+#: Holds and congestion longer than the idle timeout: legal (§4.2), and the only settings at
+#: which a clock that runs while a client is held or congested shows.
+_SLOW_ABOVE_IDLE = {"slow_timeout": 1.5, "idle_timeout": 1.0}
+
 ZOO: list[Specimen] = [
     Specimen(
         "echo-to-sender",
@@ -317,8 +327,9 @@ ZOO: list[Specimen] = [
     Specimen(
         "no-left-on-unclean-exit",
         _with(NoLeftOnLostSession),
+        # Its NICK-4 case waits for the LEFT before reusing the nick; the case of a session
+        # in no room judges NICK-4 without one.
         frozenset({"PRES-4"}),
-        unreached=frozenset({"NICK-4"}),  # its case waits for the LEFT before reusing the nick
     ),
     Specimen(
         "closes-without-error",
@@ -344,4 +355,19 @@ ZOO: list[Specimen] = [
         _with(hub=UnsplitRoomsHub),
         frozenset({"FRAME-9", "FRAME-5"}),
     ),
+    # -- time limits (issue 9): settings and probes that show each wrong clock ---------------
+    Specimen(
+        "idle-clock-runs-while-held",
+        _with(IdleWhileHeldSession),
+        frozenset({"KEEP-7"}),
+        config=_SLOW_ABOVE_IDLE,
+    ),
+    Specimen(
+        "idle-clock-runs-while-congested",
+        _with(IdleWhileCongestedSession),
+        frozenset({"KEEP-10"}),
+        config=_SLOW_ABOVE_IDLE,
+    ),
+    Specimen("partial-frame-is-activity", _with(BytesAreActivitySession), frozenset({"KEEP-5"})),
+    Specimen("closes-without-draining", _with(NoDrainSession), frozenset({"ERR-7"})),
 ]
