@@ -46,16 +46,21 @@ def start_cli(*args: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
     return proc, (host, int(port))
 
 
+#: How long a trial waits for the exit. The server exits within 2 s (200 of 200 trials, see
+#: the README); what this catches is a server that never does, on a machine however loaded.
+EXIT_WAIT = 10.0
+
+
 def connect_close_sigterm(_: int) -> float | None:
     """One trial: a client connects and closes, SIGTERM at once; seconds to exit 0 (None if
-    the server had not exited 0 within 2 s)."""
+    the server had not exited 0 by ``EXIT_WAIT``)."""
     proc, address = start_cli()
     try:
         socket.create_connection(address).close()
         proc.send_signal(signal.SIGTERM)
         sent = time.monotonic()
         try:
-            code = proc.wait(timeout=2)
+            code = proc.wait(timeout=EXIT_WAIT)
         except subprocess.TimeoutExpired:
             return None
         return time.monotonic() - sent if code == 0 else None
@@ -66,7 +71,7 @@ def connect_close_sigterm(_: int) -> float | None:
 
 
 def test_sigterm_right_after_a_connection_always_ends_the_server() -> None:
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(2) as pool:
         times = list(pool.map(connect_close_sigterm, range(TRIALS)))
     assert all(t is not None for t in times), f"{times.count(None)} of {TRIALS} did not exit"
 
