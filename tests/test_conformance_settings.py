@@ -33,7 +33,7 @@ def _never_pings(config: ServerConfig) -> Server:
 SETTINGS: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
     # The stalled member of §12 is congested longer than the idle timeout (KEEP-10), and the
     # held senders are held longer than it (KEEP-7).
-    "slow-above-idle": ({"slow_timeout": 1.5, "idle_timeout": 1.0}, {}),
+    "slow-above-idle": ({"slow_timeout": 3.0, "idle_timeout": 2.0}, {}),
     "slow-far-below-idle": ({"slow_timeout": 0.25, "idle_timeout": 8.0}, {}),
     # A backlog of megabytes in front of every PONG of a reader that falls behind.
     "out-limit-8MiB": ({"out_limit": 8 * 1024 * 1024}, {}),
