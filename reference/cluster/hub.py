@@ -2,8 +2,8 @@
 
 Every change to shared state is one Lua script (``scripts.py``); every frame about a room
 reaches local members from one thread, the subscriber (``stream.py``), in the order Redis
-published the room's events. So the order of DELIVER, JOINED and LEFT is one per room across nodes, and a
-message is encoded once per node and fanned out locally.
+published the room's events. So the order of DELIVER, JOINED and LEFT is one per room across
+nodes, and a message is encoded once per node and fanned out locally.
 
 A request that must be answered in that order (SEND's ACK, JOIN's ROSTER, WHO's ROSTER, the
 PING barrier) takes a *ticket*: the script publishes the ticket last on this node's channel,
