@@ -69,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Measure a chatwire/1 server over loopback TCP, optionally beside the "
-        "naive and raw baselines.",
+        "naive, raw and Redis pub/sub baselines.",
     )
     p.add_argument("scenario", choices=[*SCENARIOS, "all"], help="what to measure; all = sweep")
     p.add_argument("--server", metavar="HOST:PORT", help="measure this running server")
@@ -81,7 +81,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="ARG",
         help="extra argument for the reference server the bench starts",
     )
-    p.add_argument("--compare", action="store_true", help="also run the naive and raw baselines")
+    p.add_argument(
+        "--compare", action="store_true", help="also run the naive, raw and Redis baselines"
+    )
     p.add_argument("--smoke", action="store_true", help="tiny sizes (seconds, for tests)")
     p.add_argument("--sizes", type=_sizes, help="override N/K/client levels, e.g. 1,16,256")
     p.add_argument("--workers", type=int, default=3, help="load worker processes (default 3)")
@@ -90,6 +92,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, help="chatwire: most unACKed messages a sender keeps")
     p.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the scaling curves")
+    p.add_argument(
+        "--cluster",
+        type=int,
+        metavar="N",
+        help="also measure the reference as N cluster nodes on one Redis (clients spread)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument(
         "--wide", action="store_true", help="every column (tables fit 100 columns otherwise)"
@@ -190,6 +198,15 @@ def _targets(args: argparse.Namespace) -> list[Target]:
         main = Target("server", address=f"{host}:{port}", pid=args.server_pid)
     else:
         main = Target("reference", kind="reference", args=(*REFERENCE_ARGS, *args.server_arg))
+    cluster = []
+    if args.cluster:
+        if args.cluster < 1 or args.server is not None:
+            raise ServerError("--cluster wants N >= 1 and no --server")
+        args_ = (*REFERENCE_ARGS, *args.server_arg)
+        cluster = [
+            Target(f"cluster-{args.cluster}", kind="reference", args=args_, nodes=args.cluster)
+        ]
     if not args.compare:
-        return [main]
-    return [main, Target("naive", kind="naive"), Target("raw", kind="raw")]
+        return [main, *cluster]
+    baselines = ("naive", "raw", "redis")
+    return [main, *cluster, *(Target(name, kind=name) for name in baselines)]

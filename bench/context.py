@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import harness, metrics, report
+from .cluster import start_cluster
 from .harness import Layout, Pool
 from .orders import ClientSpec, RunOrder
 from .otherload import OtherLoad
@@ -27,6 +28,8 @@ class Target:
     address: str | None = None
     pid: int | None = None
     args: tuple[str, ...] = ()
+    #: More than 0: the reference server as this many cluster nodes on one Redis (§20).
+    nodes: int = 0
 
 
 @dataclass
@@ -60,9 +63,10 @@ class Context:
             return
         assert target.kind is not None
         self.progress.phase(f"starting the {target.name} server")
-        server = start(target.kind, [*target.args, *extra] if target.kind == "reference" else [])
-        if server.pid is not None:
-            self.load.watch(server.pid)
+        args = [*target.args, *extra] if target.kind == "reference" else []
+        server = start_cluster(target.nodes, args) if target.nodes else start(target.kind, args)
+        for pid in server.pids():
+            self.load.watch(pid)
         try:
             yield server
         finally:

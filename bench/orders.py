@@ -24,6 +24,7 @@ class Dialect(enum.StrEnum):
     CHATWIRE = "chatwire"
     RAW = "raw"
     LINE = "line"
+    REDIS = "redis"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,8 @@ _BATCHES_PER_TURN = 8
 MAX_SAMPLES = 50_000
 
 
-def run_clients(net: Connections, order: RunOrder, chatwire: bool, port: int) -> dict[str, Any]:
-    """Run ``order`` over the registered clients of ``net`` (``chatwire``: they speak it, so
+def run_clients(net: Connections, order: RunOrder, windowed: bool, port: int) -> dict[str, Any]:
+    """Run ``order`` over the registered clients of ``net`` (``windowed``: the server ACKs, so
     senders keep a window of unACKed messages); ``port`` is the server's, to watch cuts."""
     clients = [c for c in net.registered if not c.closed_ns]
     senders = [c for c in clients if c.role in SENDING_ROLES]
@@ -48,7 +48,7 @@ def run_clients(net: Connections, order: RunOrder, chatwire: bool, port: int) ->
     def due(c: Client, now_ns: int) -> int:
         """How many messages ``c`` may put on the wire now."""
         n = min(order.batch, c.to_send)
-        if chatwire:
+        if windowed:
             n = min(n, order.window - (c.sent - c.stream.acked - c.stream.rejected))
         if pace_ns:
             n = min(n, (now_ns - start_ns) // pace_ns + 1 - c.sent)
@@ -62,7 +62,7 @@ def run_clients(net: Connections, order: RunOrder, chatwire: bool, port: int) ->
         s = c.stream
         if c.role in SENDING_ROLES and (c.to_send or c.pending):
             return False
-        if chatwire and c.role in SENDING_ROLES and s.acked + s.rejected < order.messages:
+        if windowed and c.role in SENDING_ROLES and s.acked + s.rejected < order.messages:
             return False
         return s.delivered >= c.expect
 

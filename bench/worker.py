@@ -24,7 +24,8 @@ from typing import Any
 from .burstload import Burst, watch_close
 from .clients import Client, Connections, describe
 from .dialects import MessageMaker, make_stream
-from .orders import SENDING_ROLES, ClientSpec, ConnectOrder, Dialect, Role, RunOrder
+from .metrics import ACKED_DIALECTS
+from .orders import SENDING_ROLES, ClientSpec, ConnectOrder, Role, RunOrder
 from .procstat import raise_fd_limit
 from .runloop import run_clients
 
@@ -125,7 +126,7 @@ class Worker:
         except OSError:
             sock.close()
             raise
-        stream = make_stream(order.dialect, spec.nick, order.room, order.join, 16)
+        stream = make_stream(order.dialect, spec.nick, order.room, order.join, 16, spec.role)
         c = Client(spec, sock, stream)
         if spec.role in SENDING_ROLES:
             c.maker = MessageMaker(
@@ -135,10 +136,10 @@ class Worker:
         return c
 
     def run(self, order: RunOrder) -> dict[str, Any]:
-        chatwire = self.order is not None and self.order.dialect is Dialect.CHATWIRE
+        windowed = self.order is not None and self.order.dialect in ACKED_DIALECTS
         port = self.order.port if self.order is not None else 0
         try:
-            return run_clients(self.net, order, chatwire, port)
+            return run_clients(self.net, order, windowed, port)
         finally:
             for c in self.net.registered:
                 self.net.wait_for(c, selectors.EVENT_READ)

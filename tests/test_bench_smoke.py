@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from bench import capacity, plot, procstat
-from bench.dialects import ChatwireStream, LineStream, MessageMaker, RawStream
-from bench.orders import Dialect
+from bench.dialects import ChatwireStream, LineStream, MessageMaker, RawStream, make_stream
+from bench.orders import Dialect, Role
 from bench.report import TITLES, ratios, tables
+from bench.resp import command
 from bench.result import Result
 from bench.servers import ServerError, parse_address
 from spec.codec import decode_frame, encode
@@ -30,6 +31,8 @@ from spec.events import Ack, Deliver, Join, Ping, Pong, Roster, Send, Welcome
 from tests.client_procs import http_server
 
 REPO = Path(__file__).resolve().parent.parent
+#: The servers ``--compare`` measures, the first one first.
+COMPARED = ("reference", "naive", "raw", "redis")
 SCENARIOS = [
     "fanout",
     "throughput",
@@ -66,10 +69,13 @@ def test_smoke_run_with_compare_and_json(scenario: str, tmp_path: Path) -> None:
     results = report["results"]
     assert results and all(r["scenario"] == scenario for r in results)
     servers = {r["server"] for r in results}
-    assert servers == ({"in-process"} if scenario == "codec" else {"reference", "naive", "raw"})
+    assert servers == ({"in-process"} if scenario == "codec" else set(COMPARED))
     for r in results:
         f = r["figures"]
         assert not str(f["status"]).startswith(("server", "connect")), (r["server"], f)
+        if scenario == "shutdown" and r["server"] == "redis":
+            assert f["status"] == "skipped: Redis sends no shutdown notice"
+            continue
         assert f["status"] in ("complete", "deadline"), f
     if scenario != "codec":
         # Every point ran on every server, and the first server's rows carry the ratios.
@@ -77,10 +83,10 @@ def test_smoke_run_with_compare_and_json(scenario: str, tmp_path: Path) -> None:
         for r in results:
             key = json.dumps([r["variant"], r["params"]], sort_keys=True)
             points.setdefault(key, set()).add(r["server"])
-        assert all(s == {"reference", "naive", "raw"} for s in points.values()), points
-        assert len(results) == 3 * len(points)
+        assert all(s == set(COMPARED) for s in points.values()), points
+        assert len(results) == len(COMPARED) * len(points)
         main = [r for r in results if r["server"] == "reference"]
-        assert all(set(r["ratios"]) == {"naive", "raw"} for r in main)
+        assert all(set(r["ratios"]) == set(COMPARED[1:]) for r in main)
     _check(scenario, results)
     assert TITLES[scenario] in done.stdout  # the table was printed
 
@@ -122,6 +128,7 @@ def _check(scenario: str, results: list[dict[str, Any]]) -> None:
                 # The barrier held: no worker connected before the shared instant.
                 assert f["start_late_ms"] >= 0 and f["server_cpu_s"] is not None
     elif scenario == "shutdown":
+        by_server.pop("redis")  # skipped: it has no notice to send
         for server, figures in by_server.items():
             for f in figures:
                 # Each server exits 0 on SIGTERM and every connection is closed from its side.
@@ -347,6 +354,38 @@ def test_sender_batches_decode_to_what_receivers_count() -> None:
     relayed = b"".join(b"s: " + x + b"\n" for x in lines.split(b"\n")[:-1])
     naive.feed(b"welcome r\n" + relayed, 177)
     assert naive.delivered == 4 and naive.latencies_ns == [100]
+
+
+def _push(room: bytes, text: bytes) -> bytes:
+    return b">3\r\n" + command(b"message", room, text)[4:]
+
+
+def test_redis_stream_counts_pushes_in_any_split_and_not_its_own_echo() -> None:
+    maker = MessageMaker(Dialect.REDIS, "room", "p", 64, 1)
+    published = maker.batch(2, 5)
+    assert published.count(b"PUBLISH") == 2 and published.startswith(b"*3\r\n$7\r\nPUBLISH")
+    text = f"{5:020d}".encode() + b"x" * 44
+    assert published == command(b"PUBLISH", b"room", text) * 2
+    hello = b"%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n"
+    confirm = b">3\r\n$9\r\nsubscribe\r\n$4\r\nroom\r\n:1\r\n"
+    # A peer: 3 messages from others, 2 of its own, each followed by the reply to its PUBLISH.
+    wire = hello + confirm + _push(b"room", text) + _push(b"room", text) + b":2\r\n"
+    wire += _push(b"room", text) + _push(b"room", text) + b":2\r\n" + _push(b"room", text)
+    for cut in range(0, len(wire), 7):
+        peer = make_stream(Dialect.REDIS, "p", "room", True, 1, role=Role.PEER)
+        assert peer.opening() == command(b"HELLO", b"3") + command(b"SUBSCRIBE", b"room")
+        peer.feed(wire[:cut], 10)
+        peer.feed(wire[cut:], 20)
+        assert peer.failure is None and peer.ready, cut
+        assert (peer.delivered, peer.acked) == (3, 2), cut
+        assert peer.latencies_ns and peer.latencies_ns[-1] == 15
+    sender = make_stream(Dialect.REDIS, "s", "room", True, 1, role=Role.SENDER)
+    assert sender.opening() == command(b"PING")
+    sender.feed(b"+PONG\r\n:1\r\n:1\r\n", 0)
+    assert sender.ready and (sender.delivered, sender.acked) == (0, 2)
+    broken = make_stream(Dialect.REDIS, "r", "room", True, 1, role=Role.RECEIVER)
+    broken.feed(b"-ERR unknown command\r\n", 0)
+    assert broken.failure is not None and "unknown command" in broken.failure
 
 
 def test_ratios_divide_the_first_server_by_each_baseline() -> None:
