@@ -277,6 +277,7 @@ def test_a_message_cannot_forge_a_line_of_its_own(
         assert re.search(r"│ (\x1b\[[0-9;]*m)*15:29 #lobby <mallory> $", shown[:at]), shown
         assert shown.count("alice, please send") == 1
         assert "\u202e" not in shown
+        child.expect("#lobby>")  # printed, and the prompt is back: keys reach it again
         child.sendcontrol("d")
         assert finish(child) == 0
     finally:
@@ -411,6 +412,8 @@ def test_lines_typed_while_reconnecting_are_sent_after_the_rejoin(
         child.expect("sent the 2 lines typed while reconnecting")
         assert next_of(bob, Deliver).text == "typed while away"
         assert next_of(bob, Deliver).text == "and this"
+        child.expect("> and this")  # our own lines come back (ECHO) ...
+        child.expect("#lobby>")  # ... and the prompt is drawn again
         child.sendcontrol("d")
         assert finish(child) == 0
     finally:
