@@ -315,7 +315,8 @@ def traffic(cw: Case, mx: Mixed) -> None:
         while not all_done.wait(KEEPALIVE):
             _ping(a)
         deadline = time.monotonic() + SETTLE_WAIT * cw.scale
-        while _awaited_lefts(client, gone) and time.monotonic() < deadline:
+        lefts = _Lefts(client, gone)
+        while lefts.pending() and time.monotonic() < deadline:
             client.drain()  # the log keeps everything; wait for what comes next
             if client.recv_event(KEEPALIVE) is None:
                 _ping(a)
@@ -420,14 +421,24 @@ def _depart(a: Actor) -> None:
         client.abort()
 
 
-def _awaited_lefts(client: MockClient, gone: set[str]) -> set[tuple[str, str]]:
-    """(room, nick) of gone actors this client has seen in a room and no LEFT for yet."""
-    seen: set[tuple[str, str]] = set()
-    for _, e in list(client.log):
-        if isinstance(e, Roster):
-            seen.update((e.room, m) for m in e.members if m in gone)
-        elif isinstance(e, Joined) and e.nick in gone:
-            seen.add((e.room, e.nick))
-        elif isinstance(e, Left):
-            seen.discard((e.room, e.nick))
-    return seen
+class _Lefts:
+    """(room, nick) of gone actors a client has seen in a room and no LEFT for yet, read
+    incrementally from its log (a rescan per wake-up would starve the suite's threads)."""
+
+    def __init__(self, client: MockClient, gone: set[str]) -> None:
+        self.client, self.gone = client, gone
+        self.read = 0
+        self.awaited: set[tuple[str, str]] = set()
+
+    def pending(self) -> bool:
+        log = self.client.log
+        end = len(log)
+        for _, e in log[self.read : end]:
+            if isinstance(e, Roster):
+                self.awaited.update((e.room, m) for m in e.members if m in self.gone)
+            elif isinstance(e, Joined) and e.nick in self.gone:
+                self.awaited.add((e.room, e.nick))
+            elif isinstance(e, Left):
+                self.awaited.discard((e.room, e.nick))
+        self.read = end
+        return bool(self.awaited)
