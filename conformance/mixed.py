@@ -56,6 +56,8 @@ BYE_TEXT = "mixed: bye ✓"
 ANSWER_WAIT = 8.0
 SETTLE_WAIT = 4.0
 KEEPALIVE = 0.25
+#: With a flood limit, each actor sends what its bucket allows in this many seconds.
+RATE_BUDGET = 3.0
 
 _tokens = itertools.count(0x00AB_0000_0000_0001)
 
@@ -289,6 +291,10 @@ def traffic(cw: Case, mx: Mixed) -> None:
     rng = random.Random(cw.rng.random())
     spell_rngs = [random.Random(rng.random()) for _ in mx.actors]
     gone = {a.nick for a in mx.actors if a.gone}
+    welcome = mx.actors[0].client.welcome if mx.actors[0].client else None
+    if welcome is not None and welcome.rate:  # keep within RATE_BUDGET s of the flood limit
+        for a in mx.actors:
+            _trim(a, int(welcome.burst + welcome.rate * RATE_BUDGET))
     finished = threading.Semaphore(0)
     all_done = threading.Event()
 
@@ -332,6 +338,17 @@ def traffic(cw: Case, mx: Mixed) -> None:
     counter.start()
     cw.parallel(len(mx.actors), one, timeout=120.0)
     counter.join(timeout=1.0)
+
+
+def _trim(a: Actor, budget: int) -> None:
+    """Drop the SENDs and DIRECTs beyond ``budget`` (JOIN, LEAVE and PING stay)."""
+    for chunk in a.actions:
+        for act in list(chunk):
+            if act.kind in ("send", "direct"):
+                if budget <= 0:
+                    chunk.remove(act)
+                budget -= 1
+    a.actions = [chunk for chunk in a.actions if chunk]
 
 
 def _ping(a: Actor) -> None:
