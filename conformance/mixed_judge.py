@@ -109,7 +109,32 @@ def read(mx: Mixed, a: Actor) -> Reading:
     lobby_due = False
     parts: list[str] = []
     for i, (_, e) in enumerate(log):
-        if isinstance(e, Welcome):
+        kind = type(e)
+        if kind is Deliver or kind is Ack or kind is Joined or kind is Left:
+            room = e.room  # type: ignore[union-attr]
+            if kind is Ack and room == "":  # a DIRECT's
+                r.answers.append(i)
+                continue
+            w = r.windows.get(room)
+            if w is None or w.end is not None:
+                mx.flag("ORD-12", f"{a.nick} got {e!r} outside its membership of {room!r}")
+                if kind is Ack:
+                    r.answers.append(i)
+            elif kind is Deliver:
+                w.delivers.append((i, e))  # type: ignore[arg-type]
+            elif kind is Ack:
+                r.answers.append(i)
+            elif kind is Left and e.nick == a.nick:  # type: ignore[union-attr]
+                w.end = i
+            else:
+                w.presence.append((i, e))  # type: ignore[arg-type]
+        elif kind is Pong and e.token in sent_at:  # type: ignore[union-attr]
+            r.pongs.append((i, sent_at[e.token]))  # type: ignore[union-attr]
+        elif kind is Whisper:
+            r.whispers.append((i, e))  # type: ignore[arg-type]
+        elif is_answer(e):
+            r.answers.append(i)
+        elif kind is Welcome:
             lobby_due = True
         elif isinstance(e, Roster):
             parts.extend(e.members)
@@ -125,30 +150,6 @@ def read(mx: Mixed, a: Actor) -> Reading:
                     joins.remove(e.room)
             elif not _inside(r, e.room):
                 mx.flag("ORD-12", f"{a.nick} got a ROSTER of {e.room!r} it never asked for")
-        elif isinstance(e, Deliver | Joined | Left | Ack):
-            if isinstance(e, Ack) and is_answer(e) and e.room == "":
-                r.answers.append(i)
-                continue
-            if not _inside(r, e.room):
-                mx.flag("ORD-12", f"{a.nick} got {e!r} outside its membership of {e.room!r}")
-                if isinstance(e, Ack):
-                    r.answers.append(i)
-                continue
-            w = r.windows[e.room]
-            if isinstance(e, Ack):
-                r.answers.append(i)
-            elif isinstance(e, Deliver):
-                w.delivers.append((i, e))
-            elif isinstance(e, Left) and e.nick == a.nick:
-                w.end = i
-            else:
-                w.presence.append((i, e))
-        elif is_answer(e):
-            r.answers.append(i)
-        elif isinstance(e, Pong) and e.token in sent_at:
-            r.pongs.append((i, sent_at[e.token]))
-        elif isinstance(e, Whisper):
-            r.whispers.append((i, e))
     return r
 
 
