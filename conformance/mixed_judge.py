@@ -317,7 +317,16 @@ def _presence(mx: Mixed, readings: list[Reading], room: str, who: frozenset[str]
                 mx.flag("PRES-6", f"{a.nick}: {e!r} after {kind.upper()}")
             if kind == "bye" and e.text != BYE_TEXT:
                 mx.flag("ERR-12", f"{a.nick}: {e!r} lacks the BYE text {BYE_TEXT!r}")
-            late = [d.seq for j, d in w.delivers if j > i and d.sender == e.nick]
+            # Until the nick comes back: another user of the server may leave and re-join.
+            back = next(
+                (k for k, f in w.presence if k > i and isinstance(f, Joined) and f.nick == e.nick),
+                None,
+            )
+            late = [
+                d.seq
+                for j, d in w.delivers
+                if j > i and (back is None or j < back) and d.sender == e.nick
+            ]
             if late:
                 mx.flag("PRES-5", f"{a.nick}: {e.nick}'s seqs {late[:3]} after its LEFT")
         for j, d in w.delivers:
