@@ -177,7 +177,7 @@ class FrameHandling:
                 handled += 1
                 self.flush_sends(batch)
                 self.respect_holds()
-                ending = self.dispatch(*frame)
+                ending = self.dispatch(frame[0], frame[1])
         except ProtocolError as exc:  # a fatal fault in the stream or a frame (§14)
             ending = from_error(exc)
         self.flush_sends(batch)  # what was accepted before a fault still goes out first
