@@ -104,7 +104,7 @@ class Context:
             self.progress.phase(f"connecting {clients} clients to {server.name}")
             joined = harness.connect(self.pool, server, layout, self.preset.connect_timeout)
             if joined["failed"]:
-                return {"status": "connect failed", "connect": joined}
+                return {"status": connect_failed(joined), "connect": joined}
             before = server.sample()
             used = workers if workers is not None else sorted(layout.clients)
             self.progress.phase(f"running the point (at most {order.deadline_s:g} s)")
@@ -130,6 +130,13 @@ def spread(specs: list[ClientSpec], workers: list[int]) -> dict[int, list[Client
 
 def frozen(layout: dict[int, list[ClientSpec]]) -> dict[int, tuple[ClientSpec, ...]]:
     return {w: tuple(specs) for w, specs in layout.items() if specs}
+
+
+def connect_failed(joined: dict[str, Any]) -> str:
+    """The status of a point whose clients could not all connect: how many, and why."""
+    shown = sorted(joined["failures"].items(), key=lambda kv: -kv[1])[:3]
+    why = "; ".join(f"{count}x {reason}" for reason, count in shown)
+    return f"connect failed: {joined['failed']} of {joined['failed'] + joined['ok']}: {why}"
 
 
 def failed_server(exc: ServerError) -> dict[str, Any]:

@@ -141,6 +141,9 @@ class MockClient:
         self.scale = scale
         self.rcvbuf = rcvbuf
         self.auto_pong = auto_pong
+        #: The client means to stay connected (answers PINGs, or sends its own): an idle cut
+        #: of it is a sign the suite ran late (see lateness.py).
+        self.keeps_alive = auto_pong
         self.sock: socket.socket | None = None
         self.welcome: Welcome | None = None
         self.welcome_roster: list[Roster] = []
@@ -330,6 +333,8 @@ class MockClient:
         if isinstance(event, Welcome):
             self._limit = event.max_frame
             self._tokens, self._refilled = float(event.burst), time.monotonic()
+        if isinstance(event, Error) and event.code == ErrorCode.IDLE_TIMEOUT and self.keeps_alive:
+            LATENESS.idle_cut(self.name, self.transcript)
         if isinstance(event, Ping) and self.auto_pong:
             if PONG_DELAY:
                 threading.Event().wait(PONG_DELAY)

@@ -146,13 +146,22 @@ class Case:
 
     # -- judgement ----------------------------------------------------------------------
 
-    def check(self, ok: bool, req: str, expected: str, actual: str | Callable[[], str]) -> bool:
-        """Record whether ``req`` held; the case goes on either way."""
+    def check(
+        self,
+        ok: bool,
+        req: str,
+        expected: str,
+        actual: str | Callable[[], str],
+        *,
+        slack: float | None = None,
+    ) -> bool:
+        """Record whether ``req`` held; the case goes on either way. ``slack``: for a check of
+        timing, by how many seconds it was missed (see :class:`Violation`)."""
         if ok:
             self.passed.add(req)
         else:
             text = actual() if callable(actual) else actual
-            self.violations.append(Violation(req, expected, text))
+            self.violations.append(Violation(req, expected, text, slack))
             self.transcript.note("suite", f"[{req}] expected {expected}; got {text}")
         return ok
 

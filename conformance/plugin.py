@@ -362,7 +362,7 @@ def _judge(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestRe
             req = v.req or ids[0]
             level = registry[req].level if req in registry else "MUST"
             verdict = NON_STRICT if level.startswith("SHOULD") else FAIL
-            result.failures.append(Failure(req, level, v.expected, v.actual))
+            result.failures.append(Failure(req, level, v.expected, v.actual, v.slack))
             result.per_req[req] = worst([result.per_req.get(req, PASS), verdict])
         for rid in ids:
             if rid not in result.per_req:
@@ -401,14 +401,22 @@ def _excuse_if_starved(item: pytest.Item, result: CaseResult) -> None:
     tolerance = _tolerance(item.config)
     if late <= tolerance:
         return
+    # Lateness explains a fault only if the fault is about timing and the suite was at least
+    # that late, or if a client of the suite that should have stayed alive was cut as idle
+    # (it answered or sent its PINGs late). A wrong code or a lost message is never excused.
+    case = item.stash.get(CASE, None)
+    cut = LATENESS.idle_cuts_since(since, case.transcript if case else None)
+    if not cut and not all(f.slack is not None and late >= f.slack for f in result.failures):
+        return
     for rid in faulted:
         result.per_req[rid] = ERROR
     found = "; ".join(f"[{f.req}] {f.actual}" for f in result.failures)
     result.failures = []
+    why = f"; {cut[0]} was cut as idle" if cut else ""
     result.error = (
         f"harness error: the suite itself ran {late:.2f}s late during this case (more than"
-        f" the {tolerance:.2f}s the server's time limits allow), so what it saw may be its own"
-        f" doing: {found}. Re-run on a quieter machine or with a larger --timeout-scale"
+        f" the {tolerance:.2f}s the server's time limits allow{why}), so what it saw may be its"
+        f" own doing: {found}. Re-run on a quieter machine or with a larger --timeout-scale"
     )
 
 

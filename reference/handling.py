@@ -153,9 +153,14 @@ class FrameHandling:
         batch = _SendBatch()
         handled = 0
         ending: Ending | None = None
+        looked = 0
         try:
             while ending is None:
-                if self.host.closing:  # the SERVER_SHUTDOWN is queued: act on nothing more
+                # Shutdown: act on nothing more. A busy thread also looks at the stop pipe
+                # itself every few dozen frames (see ``Session.serve``).
+                if self.host.closing or (
+                    handled - looked >= 64 and (looked := handled) and self.host.stop_requested()
+                ):
                     ending = self.shutdown_ending()
                     break
                 run = conn.next_sends(BATCH_MESSAGES)
@@ -256,7 +261,12 @@ class FrameHandling:
             return
         self.host.flusher.write_behind_now()  # what this thread owes others goes out first
         deadline = time.monotonic() + 2 * self.config.slow_timeout + 1.0
-        if not congestion.wait_while(blocked, deadline, self.aborting) and not self.aborting():
+        self.host.turns.release()  # a held sender lets others run meanwhile (SLOW-5)
+        try:
+            held = congestion.wait_while(blocked, deadline, self.aborting)
+        finally:
+            self.host.turns.acquire()
+        if not held and not self.aborting():
             log.warning("%r: held back past the slow-consumer deadline", self)
 
     def aborting(self) -> bool:

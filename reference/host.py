@@ -7,6 +7,7 @@ depends on them): the server implements :class:`SessionHost`, its config
 from __future__ import annotations
 
 import socket
+import threading
 from typing import Protocol
 
 from .ending import Ending
@@ -55,6 +56,13 @@ class SessionHost(Protocol):
     @property
     def closing(self) -> bool:
         """True once shutdown has begun: act on nothing more."""
+
+    @property
+    def turns(self) -> threading.Semaphore:
+        """A turn to read and handle frames (few at once: see ``Server.turns``)."""
+
+    def stop_requested(self) -> bool:
+        """Whether shutdown has begun or was asked for; a busy thread asks now and then."""
 
     @property
     def shutdown_ending(self) -> Ending:

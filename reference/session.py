@@ -72,12 +72,14 @@ class Session(FrameHandling):
                 self.host.session_ended(self)
 
     def serve(self) -> Ending:
+        sock_fd, turns = self.sock.fileno(), self.host.turns
         poller = select.poll()
-        sock_fd = self.sock.fileno()
         poller.register(sock_fd, _POLL_IN)
         poller.register(self.wake_fd, select.POLLIN)
         while True:
-            if self.host.closing:
+            # Not only ``closing``: under a flood, the thread that is to set it may wait long
+            # for the GIL, while a busy thread like this one sees the stop pipe at once.
+            if self.host.stop_requested():
                 return self.shutdown_ending()
             now = time.monotonic()
             wait, ending = self.timers(now)
@@ -86,22 +88,27 @@ class Session(FrameHandling):
             ready = poller.poll(None if wait is None else max(0, int(wait * 1000) + 1))
             if not any(fd == sock_fd for fd, _ in ready):
                 continue
+            turns.acquire()  # see ``Server.turns``
             try:
                 data = self.sock.recv(RECV_SIZE)
             except BlockingIOError:
+                turns.release()
                 continue
             except OSError:
                 data = b""
-            if not data:
-                self.conn.receive_eof()
-                return self.lost_ending()
-            self.conn.receive_data(data)
-            flusher = self.host.flusher
-            flusher.begin_write_behind()
             try:
-                ending = self.process()
+                if not data:
+                    self.conn.receive_eof()
+                    return self.lost_ending()
+                self.conn.receive_data(data)
+                flusher = self.host.flusher
+                flusher.begin_write_behind()
+                try:
+                    ending = self.process()
+                finally:
+                    flusher.end_write_behind()
             finally:
-                flusher.end_write_behind()
+                turns.release()
             if ending is not None:
                 return ending
 
@@ -151,7 +158,8 @@ class Session(FrameHandling):
             # may take it that the others have been told (and its nick is free).
             self.hub.depart(self, ending.reason, ending.text, notify=ending.notify)
         if ending.error is not None:
-            self.outbox.push_final(ending.error)
+            # At shutdown the ERROR goes before any backlog (see ``Server.shutdown``).
+            self.outbox.push_final(ending.error, drop_backlog=self.host.closing)
         self.conn.close()
         graceful = ending.graceful and self.outbox.failed is None
         if self.host.closing and graceful:  # the flusher writes, drains and closes

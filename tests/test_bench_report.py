@@ -10,6 +10,7 @@ import time
 import pytest
 
 from bench import metrics, procstat
+from bench.context import connect_failed
 from bench.otherload import OtherLoad
 from bench.progress import Progress
 from bench.report import (
@@ -166,3 +167,11 @@ def test_progress_counts_points_estimates_the_time_left_and_names_a_silent_step(
         "[  31.0s] ... still connecting 1000 clients to reference (11 s so far)",
         "[  40.0s] point 2 of 4, about 40 s left: fanout flood N=1000 [reference]: deliv/s 9",
     ]
+
+
+def test_a_point_whose_clients_could_not_connect_says_why_and_counts_as_failed() -> None:
+    joined = {"ok": 6, "failed": 4, "failures": {"handshake timed out": 3, "connect: X": 1}}
+    status = connect_failed(joined)
+    assert status == "connect failed: 4 of 10: 3x handshake timed out; 1x connect: X"
+    assert Result("fanout", "flood", {}, "reference", {"status": status}).failed
+    assert not Result("fanout", "flood", {}, "reference", {"status": "deadline"}).failed

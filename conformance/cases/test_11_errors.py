@@ -67,7 +67,13 @@ def test_drain_is_bounded(cw: Case, background: Background) -> None:
         )
     took = background.drain_reset_at - background.drain_fin_at
     cw.check(took > 0.05, "ERR-7", "reading went on after the FIN", f"closed after {took:.3f}s")
-    cw.check(took <= 2.0 + 0.5 * cw.scale, "ERR-8", "a drain of at most 2 s", f"{took:.2f}s")
+    cw.check(
+        took <= 2.0 + 0.5 * cw.scale,
+        "ERR-8",
+        "a drain of at most 2 s",
+        f"{took:.2f}s",
+        slack=took - 2.0,
+    )
     cw.observe(f"drained for about {took:.2f}s", "ERR-7", "ERR-8")
 
 
@@ -160,6 +166,7 @@ def test_frames_before_a_fin_without_bye_are_handled(cw: Case) -> None:
     x.send_frame(Send(room, "last words"))
     x.half_close()
     w.expect(deliver_of(room, "last words"), "the DELIVER of the SEND before the FIN", "ERR-20")
+    cw.ok("ERR-20")
     w.expect(left_about(room, x.nick), "LEFT of the leaver", "PRES-4")
     acked = any(isinstance(e, Ack) for _, e in x.log)
     cw.observe("the ACK reached the client" if acked else "the ACK did not reach the client")

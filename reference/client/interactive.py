@@ -5,6 +5,11 @@ sends what is typed; the client's receive thread shows what arrives. Lines from 
 thread go through ``print_formatted_text``, which prints them above the prompt and redraws the
 prompt with whatever the user had typed, untouched; ``patch_stdout`` does the same for any other
 output. The client asks for ECHO, so our own room messages come back in the room's order.
+
+This module connects, asks for the nick and runs the prompt (Ctrl-C clears the line, Tab
+completes: :mod:`.completion`); :mod:`.terminal` prints above the prompt from any thread, and
+:mod:`.render` decides what each event looks like (and that no text from others can move the
+cursor or pass for a line of its own).
 """
 
 from __future__ import annotations

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .. import frames
 from ..hub import Member
 
-if TYPE_CHECKING:
-    from .hub import ClusterHub
+
+class CongestionNews(Protocol):
+    """What a :class:`Remote` asks of the hub: is a nick's holder congested on its node?"""
+
+    def congested_elsewhere(self, u: bytes) -> bool: ...
 
 
 def b8(raw: bytes) -> bytes:
@@ -24,7 +27,7 @@ class Remote:
 
     __slots__ = ("hub", "nick", "u")
 
-    def __init__(self, hub: ClusterHub, nick: str, u: bytes) -> None:
+    def __init__(self, hub: CongestionNews, nick: str, u: bytes) -> None:
         self.hub, self.nick, self.u = hub, nick, u
 
     @property

@@ -21,7 +21,6 @@ from spec.constants import HARD_MAX_FRAME, FrameType, LeaveReason
 from spec.events import Hello
 from tests.zoo.limits import (
     BytesAreActivitySession,
-    CutsAtZeroIdleSession,
     IdleWhileCongestedSession,
     IdleWhileHeldSession,
     NoDrainSession,
@@ -289,7 +288,7 @@ _LONG_SLOW = {"slow_timeout": 2.5, "idle_timeout": 6.0}
 
 #: Holds and congestion longer than the idle timeout: legal (§4.2), and the only settings at
 #: which a clock that runs while a client is held or congested shows.
-_SLOW_ABOVE_IDLE = {"slow_timeout": 1.5, "idle_timeout": 1.0}
+_SLOW_ABOVE_IDLE = {"slow_timeout": 3.0, "idle_timeout": 2.0}
 
 ZOO: list[Specimen] = [
     Specimen(
@@ -328,8 +327,9 @@ ZOO: list[Specimen] = [
     Specimen(
         "no-left-on-unclean-exit",
         _with(NoLeftOnLostSession),
+        # Its NICK-4 case waits for the LEFT before reusing the nick; the case of a session
+        # in no room judges NICK-4 without one.
         frozenset({"PRES-4"}),
-        unreached=frozenset({"NICK-4"}),  # its case waits for the LEFT before reusing the nick
     ),
     Specimen(
         "closes-without-error",
@@ -370,10 +370,4 @@ ZOO: list[Specimen] = [
     ),
     Specimen("partial-frame-is-activity", _with(BytesAreActivitySession), frozenset({"KEEP-5"})),
     Specimen("closes-without-draining", _with(NoDrainSession), frozenset({"ERR-7"})),
-    Specimen(
-        "cuts-at-idle-timeout-0",
-        _with(CutsAtZeroIdleSession),
-        frozenset({"KEEP-6"}),
-        config={"idle_timeout": 0.0},
-    ),
 ]
