@@ -90,6 +90,7 @@ class Session(FrameHandling):
                 continue
             turns.acquire()  # see ``Server.turns``
             try:
+                self.respect_holds()  # SLOW-10: nothing read while its own output is congested
                 data = self.sock.recv(RECV_SIZE)
             except BlockingIOError:
                 turns.release()
