@@ -334,7 +334,7 @@ class MockClient:
             self._limit = event.max_frame
             self._tokens, self._refilled = float(event.burst), time.monotonic()
         if isinstance(event, Error) and event.code == ErrorCode.IDLE_TIMEOUT and self.keeps_alive:
-            LATENESS.idle_cut(self.name)
+            LATENESS.idle_cut(self.name, self.transcript)
         if isinstance(event, Ping) and self.auto_pong:
             if PONG_DELAY:
                 threading.Event().wait(PONG_DELAY)

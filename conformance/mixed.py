@@ -38,7 +38,7 @@ from spec.events import (
     Welcome,
 )
 
-from .client import BadFrame, Closed, MockClient, describe
+from .client import BadFrame, Closed, Incoming, MockClient, describe
 from .context import Case
 from .errors import Violation
 from .scenarios import is_answer
@@ -370,8 +370,12 @@ def _play(mx: Mixed, a: Actor, chunk: list[Action], rng: random.Random, scale: f
             client.send_frame(Leave(act.room))
             lefts += 1
     deadline = time.monotonic() + ANSWER_WAIT * scale
+    items: list[Incoming | None] = []
     while answers or tokens or rosters or lefts:
-        item = client.recv_event(max(0.0, deadline - time.monotonic()) / scale)
+        if not items:  # one wake-up for all that came meanwhile, not one per frame
+            items = [client.recv_event(max(0.0, deadline - time.monotonic()) / scale)]
+            items += client.drain()
+        item = items.pop(0)
         if item is None or isinstance(item, Closed | BadFrame):
             missing = [
                 (req, f"{n} more {what}")

@@ -297,6 +297,7 @@ def _presence(mx: Mixed, readings: list[Reading], room: str, who: frozenset[str]
                 elif e.nick in view:
                     mx.flag("PRES-1", f"{a.nick}: JOINED {e.nick} in {room} while it was there")
                 view.add(e.nick)
+                gone.discard(e.nick)  # another user of the server may come back
                 first_joined.setdefault(e.nick, i)
                 continue
             if e.nick in gone:
@@ -345,6 +346,7 @@ def _whispers(mx: Mixed, readings: list[Reading]) -> None:
                 meant[q.text] = (a, target)
             elif q.answer is not None:
                 mx.flag("MSG-10", f"{a.nick}: DIRECT to {mx.actors[target].nick} refused")
+    ours = {a.nick for a in mx.actors}
     wanted: dict[int, list[str]] = defaultdict(list)
     for text, (_, target) in meant.items():
         wanted[target].append(text)
@@ -352,8 +354,8 @@ def _whispers(mx: Mixed, readings: list[Reading]) -> None:
         a = r.actor
         got = Counter(w.text for _, w in r.whispers)
         for _, w in r.whispers:
-            if w.text in unsure:
-                continue
+            if w.text in unsure or (w.text not in meant and w.sender not in ours):
+                continue  # a race without one winner, or another user of the server
             sender, target = meant.get(w.text, (a, -1))
             if target != a.index:
                 whom = mx.actors[target].nick if target >= 0 else "nobody"

@@ -404,7 +404,8 @@ def _excuse_if_starved(item: pytest.Item, result: CaseResult) -> None:
     # Lateness explains a fault only if the fault is about timing and the suite was at least
     # that late, or if a client of the suite that should have stayed alive was cut as idle
     # (it answered or sent its PINGs late). A wrong code or a lost message is never excused.
-    cut = LATENESS.idle_cuts_since(since)
+    case = item.stash.get(CASE, None)
+    cut = LATENESS.idle_cuts_since(since, case.transcript if case else None)
     if not cut and not all(f.slack is not None and late >= f.slack for f in result.failures):
         return
     for rid in faulted:

@@ -86,7 +86,9 @@ def _frame_limit(welcome: Welcome) -> int:
 
 
 class Connection:
-    """One side of one chatwire/1 session."""
+    """One side of one chatwire/1 session. Slotted: a server holds one per client."""
+
+    __slots__ = ("_decoder", "_receivable", "_sendable", "_state", "registered", "role")
 
     def __init__(self, role: Role, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.role = role

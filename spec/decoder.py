@@ -25,7 +25,10 @@ _COMPACT_AT = 65536
 
 
 class FrameSplitter:
-    """Cuts a byte stream into ``(type, body)`` pairs without decoding the bodies."""
+    """Cuts a byte stream into ``(type, body)`` pairs without decoding the bodies. Slotted:
+    a server holds one per client."""
+
+    __slots__ = ("_buf", "_error", "_pos", "max_frame")
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         if not 1 <= max_frame <= HARD_MAX_FRAME:
@@ -99,6 +102,8 @@ class FrameSplitter:
 
 class FrameDecoder(FrameSplitter):
     """A :class:`FrameSplitter` that also decodes each body into a typed event."""
+
+    __slots__ = ()
 
     def next_event(self) -> Event | UnknownFrame | None:
         """The next event, or None until more bytes arrive; raises :class:`ProtocolError`."""

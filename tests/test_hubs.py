@@ -14,7 +14,7 @@ import pytest
 from redisproc import RedisServer
 from reference import frames
 from reference.cluster import ClusterHub
-from reference.cluster.hub import Remote
+from reference.cluster.rooms import Remote
 from reference.hub import Hub
 from reference.hubapi import Addressee, HubUnavailable, RoomHub
 from reference.outbox import Congestion

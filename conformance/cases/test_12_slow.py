@@ -44,12 +44,13 @@ CONGEST_MARGIN = 4 * 1024 * 1024
 
 
 def _senders_needed(cw: Case, w: Welcome, slow: float) -> int:
-    """Senders enough to congest a member within about slow_timeout_ms while each keeps to its
-    own flood bucket (§13): one without a flood limit; with one, as many as it takes (at most
-    --clients), so that a rate-limited server's overload behaviour is judged too."""
+    """Senders enough to congest a member within about twice slow_timeout_ms while each keeps
+    to its own flood bucket (§13): one without a flood limit; with one, as many as it takes
+    (at most --clients), so that a rate-limited server's overload behaviour is judged too.
+    (No more than that: the members that do read must keep up with all of them.)"""
     if not w.rate:
         return 1
-    per_sender = w.rate * max(1, w.max_text) * max(slow, 1.0)
+    per_sender = w.rate * max(1, w.max_text) * 2 * max(slow, 1.0)
     need = -(-(w.out_limit + CONGEST_MARGIN) // int(per_sender))
     return max(1, min(cw.options.clients, need))
 
@@ -235,6 +236,9 @@ def _flood_all(
             stop=stop,
             deadline=deadline,
             answer_wait=slow + 2 * _grace(cw, slow),
+            # Within a flood bucket pipelining gains nothing, and one message at a time keeps
+            # each answer's wait to one hold (SLOW-8 is per congestion episode).
+            window=1 if w.rate else 32,
             tag=f"s{i}:",
         ),
     )

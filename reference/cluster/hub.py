@@ -1,9 +1,9 @@
 """The cluster hub: the hub interface of ``reference.hubapi`` over a shared Redis (§20).
 
 Every change to shared state is one Lua script (``scripts.py``); every frame about a room
-reaches local members from one thread, the subscriber, in the order Redis published the
-room's events. So the order of DELIVER, JOINED and LEFT is one per room across nodes, and a
-message is encoded once per node and fanned out locally.
+reaches local members from one thread, the subscriber (``stream.py``), in the order Redis
+published the room's events. So the order of DELIVER, JOINED and LEFT is one per room across
+nodes, and a message is encoded once per node and fanned out locally.
 
 A request that must be answered in that order (SEND's ACK, JOIN's ROSTER, WHO's ROSTER, the
 PING barrier) takes a *ticket*: the script publishes the ticket last on this node's channel,
@@ -24,16 +24,14 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import cast
 
 from spec.codec import encode
-from spec.constants import DEFAULT_MAX_FRAME, DEFAULT_ROOM, ErrorCode, FrameType, LeaveReason
+from spec.constants import DEFAULT_MAX_FRAME, DEFAULT_ROOM, ErrorCode, LeaveReason
 from spec.events import Error
-from spec.fastpath import frame
 from spec.names import fold, is_valid_nick, is_valid_room
 
 from .. import frames
@@ -42,117 +40,16 @@ from ..hubapi import HubUnavailable
 from ..outbox import Congestion
 from .connection import Pool, RedisAddress, RedisUnavailable, Subscriber
 from .resp import Reply, ReplyError
+from .rooms import LocalRoom, Record, Remote, Ticket, b8
 from .scripts import SCRIPTS
+from .stream import StreamHandling
 
 log = logging.getLogger("reference.cluster")
 
-_U16 = struct.Struct(">H")
 _ACK_DIRECT = frames.ack(b"\x00", 0)
 
 
-def _b8(raw: bytes) -> bytes:
-    return bytes((len(raw),)) + raw
-
-
-class Remote:
-    """``lookup``'s stand-in for the holder of a nick on another node; as its own
-    ``outbox``, it is congested while its node says so in a room this node is in."""
-
-    __slots__ = ("hub", "nick", "u")
-
-    def __init__(self, hub: ClusterHub, nick: str, u: bytes) -> None:
-        self.hub, self.nick, self.u = hub, nick, u
-
-    @property
-    def outbox(self) -> Remote:
-        return self
-
-    @property
-    def congested(self) -> bool:
-        return any(self.u in room.congested for room in list(self.hub._rooms.values()))
-
-
-class _Members(dict[Member, bytes]):
-    """A room's live local members; it also "contains" itself, which stands for the room's
-    congested members on other nodes (see :class:`_RemoteHold`)."""
-
-    __slots__ = ()
-
-    def __contains__(self, key: object) -> bool:
-        return key is self or dict.__contains__(self, key)
-
-    def __hash__(self) -> int:  # type: ignore[override]  # owner of the room's hold
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return other is self
-
-
-class _RemoteHold:
-    """Stands in the server's Congestion set while members of a room on other nodes are
-    congested, so senders to the room are held (§12.3 SLOW-3) as for a local member. Its
-    ``congested_since`` is None: the flusher's watchdog never cuts it (their node does)."""
-
-    __slots__ = ("owner",)
-    congested_since = None
-
-    def __init__(self, owner: _Members) -> None:
-        self.owner = owner
-
-
-class LocalRoom:
-    """This node's side of a room: its local members, in the room's event order."""
-
-    __slots__ = (
-        "channel",
-        "congested",
-        "hold",
-        "joining",
-        "members",
-        "name",
-        "name8",
-        "refs",
-        "watchers",
-    )
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.name8 = frames.str8(name)
-        self.channel = b"cw:r:" + name.encode("ascii")
-        #: Live local members (they get the room's events) -> nick as str8. Changed only by
-        #: the subscriber thread, at the member's own JOINED and LEFT events.
-        self.members = _Members()
-        #: Members on other nodes congested now (their node says so), and their hold.
-        self.congested: set[bytes] = set()
-        self.hold = _RemoteHold(self.members)
-        self.watchers: dict[Member, None] = {}  # not QUIET: they get JOINED/LEFT
-        self.joining: dict[bytes, _Record] = {}  # u -> member whose join script is running
-        #: Sessions that joined or are joining (the subscription lives while > 0).
-        self.refs = 0
-
-
-class _Record:
-    """A local member: its cluster-wide id and its rooms (changed by its own thread)."""
-
-    __slots__ = ("member", "nick8", "rooms", "u")
-
-    def __init__(self, member: Member, u: bytes) -> None:
-        self.member = member
-        self.u = u
-        self.nick8 = frames.str8(member.nick)
-        self.rooms: dict[str, LocalRoom] = {}
-
-
-class _Ticket:
-    __slots__ = ("action", "done", "failed")
-
-    def __init__(self, action: Callable[[bytes], None] | None) -> None:
-        self.action = action
-        self.done = threading.Event()
-        self.failed = False
-
-
-class ClusterHub:
+class ClusterHub(StreamHandling):
     """A hub shared with the other nodes on one Redis. ``start()`` before serving; ``stop()``
     after the server has shut down (its members' LEFT go to the others then)."""
 
@@ -191,11 +88,11 @@ class ClusterHub:
         self._subs_lock = threading.Lock()  # subscribing and unsubscribing rooms
         self._pool: Pool | None = None
         self._sub: Subscriber | None = None
-        self._records: dict[Member, _Record] = {}
-        self._by_u: dict[bytes, _Record] = {}
+        self._records: dict[Member, Record] = {}
+        self._by_u: dict[bytes, Record] = {}
         self._rooms: dict[str, LocalRoom] = {}
         self._by_channel: dict[bytes, LocalRoom] = {}
-        self._tickets: dict[int, _Ticket] = {}
+        self._tickets: dict[int, Ticket] = {}
         self._ticket_ids = itertools.count(1)
         self._member_ids = itertools.count(1)
         self._control = threading.Thread(target=self._run, name="chatwire-cluster", daemon=True)
@@ -406,8 +303,8 @@ class ClusterHub:
             self._lost(str(exc), gen)
             raise self._unavailable(str(exc)) from None
 
-    def _ticket(self, action: Callable[[bytes], None] | None = None) -> tuple[int, _Ticket]:
-        ticket = _Ticket(action)
+    def _ticket(self, action: Callable[[bytes], None] | None = None) -> tuple[int, Ticket]:
+        ticket = Ticket(action)
         tid = next(self._ticket_ids)
         tickets = self._tickets
         tickets[tid] = ticket
@@ -415,7 +312,7 @@ class ClusterHub:
             raise self._unavailable("not connected to Redis")
         return tid, ticket
 
-    def _wait(self, tid: int, ticket: _Ticket) -> None:
+    def _wait(self, tid: int, ticket: Ticket) -> None:
         if not ticket.done.wait(self.timeout):
             self._tickets.pop(tid, None)
             self._lost("no reply from Redis in time")
@@ -423,7 +320,7 @@ class ClusterHub:
         if ticket.failed:
             raise self._unavailable("lost Redis while waiting")
 
-    def _record(self, member: Member) -> _Record:
+    def _record(self, member: Member) -> Record:
         record = self._records.get(member)
         if record is None:  # registered before Redis was lost: that session is over
             raise self._unavailable("session from before the cluster connection was lost")
@@ -468,7 +365,7 @@ class ClusterHub:
         if not self._up.is_set():
             raise self._unavailable("not connected to Redis")
         node = self.node
-        record = _Record(member, f"{node}/{next(self._member_ids)}".encode())
+        record = Record(member, f"{node}/{next(self._member_ids)}".encode())
         room = self._acquire(self.default_room)
         room.joining[record.u] = record
         self._by_u[record.u] = record
@@ -545,6 +442,10 @@ class ClusterHub:
         record = self._by_u.get(u)
         return record.member if record is not None else Remote(self, nick, u)
 
+    def congested_elsewhere(self, u: bytes) -> bool:
+        """Whether another node says its member ``u`` is congested (in a room shared here)."""
+        return any(u in room.congested for room in list(self._rooms.values()))
+
     def rooms_of(self, member: Member) -> dict[str, LocalRoom]:
         record = self._records.get(member)
         return record.rooms if record is not None else {}
@@ -603,7 +504,7 @@ class ClusterHub:
         flat = self._script("list")
         assert isinstance(flat, list)
         entries = [
-            frames.room_entry(_b8(name), count)
+            frames.room_entry(b8(name), count)
             for name, count in zip(flat[::2], flat[1::2], strict=True)
             if isinstance(name, bytes) and isinstance(count, int)
         ]
@@ -644,128 +545,3 @@ class ClusterHub:
             self._lost(str(exc), gen)
             raise self._unavailable(str(exc)) from None
         self._wait(tid, ticket)
-
-    # -- the subscriber thread ----------------------------------------------------------
-
-    def _on_message(self, channel: bytes, data: bytes) -> None:
-        if channel == self._node_channel:
-            self._node_message(data)
-            return
-        room = self._by_channel.get(channel)
-        if room is None:  # unsubscribed meanwhile
-            return
-        kind = data[:1]
-        if kind == b"D":
-            self._deliver(room, data)
-        elif kind == b"J":
-            self._joined(room, data)
-        elif kind == b"L":
-            self._left(room, data)
-        elif kind == b"C":
-            self._congested(room, data)
-
-    def _node_message(self, data: bytes) -> None:
-        head, _, payload = data.partition(b"\n")
-        if head[:1] == b"T":
-            self._complete(int(head[2:]), payload)
-        elif head[:1] == b"W":
-            _, u, sender = head.split(b" ")
-            record = self._by_u.get(u)
-            if record is not None:
-                body = _b8(sender) + _U16.pack(len(payload)) + payload
-                record.member.push(frame(FrameType.WHISPER, body))
-
-    def _complete(self, tid: int, payload: bytes) -> None:
-        ticket = self._tickets.pop(tid, None)
-        if ticket is None:
-            return
-        if ticket.action is not None:
-            try:
-                ticket.action(payload)
-            except Exception:
-                log.exception("cluster: answering a ticket failed")
-        ticket.done.set()
-
-    def _deliver(self, room: LocalRoom, data: bytes) -> None:
-        head, _, texts = data.partition(b"\n")
-        _, first_text, u, tid, nick = head.split(b" ", 4)
-        first = seq = int(first_text)
-        room8, sender8 = room.name8, _b8(nick)
-        delivers = []
-        pos, end = 0, len(texts)
-        while pos < end:
-            stop = pos + 2 + _U16.unpack_from(texts, pos)[0]
-            delivers.append(frames.deliver(room8, seq, sender8, texts[pos:stop]))
-            seq += 1
-            pos = stop
-        record = self._by_u.get(u)
-        sender = record.member if record is not None else None
-        out = delivers[0] if len(delivers) == 1 else b"".join(delivers)
-        for other in room.members:
-            if other is not sender:
-                other.push(out)
-        if sender is None:
-            return
-        answers = []
-        for i, one in enumerate(delivers):
-            answers.append(frames.ack(room8, first + i))
-            if sender.echo:
-                answers.append(one)
-        sender.push(b"".join(answers))
-        self._complete(int(tid), b"")
-
-    def _joined(self, room: LocalRoom, data: bytes) -> None:
-        _, u, nick = data.partition(b"\n")[0].split(b" ")
-        if room.watchers:
-            notice = frame(FrameType.JOINED, room.name8 + _b8(nick))
-            for watcher in room.watchers:
-                watcher.push(notice)
-        joiner = room.joining.pop(u, None)
-        if joiner is not None:  # its ROSTER is the next message: nothing comes between
-            room.members[joiner.member] = joiner.nick8
-            if not joiner.member.quiet:
-                room.watchers[joiner.member] = None
-
-    def _left(self, room: LocalRoom, data: bytes) -> None:
-        head, _, text = data.partition(b"\n")
-        _, u, nick, reason, flag_text = head.split(b" ")
-        flags = int(flag_text)
-        record = self._by_u.get(u)
-        member = record.member if record is not None else None
-        if member is not None:
-            room.members.pop(member, None)
-            room.watchers.pop(member, None)
-        if u in room.congested:
-            self._unhold(room, {u})
-        if not flags & 3:
-            return
-        body = room.name8 + _b8(nick) + bytes((int(reason),)) + _U16.pack(len(text)) + text
-        notice = frame(FrameType.LEFT, body)
-        if flags & 1:
-            for watcher in room.watchers:
-                watcher.push(notice)
-        if flags & 2 and member is not None:
-            member.push(notice)
-
-    def _congested(self, room: LocalRoom, data: bytes) -> None:
-        _, u, on = data.partition(b"\n")[0].split(b" ")
-        if u in self._by_u:  # a local member: the local Congestion has it already
-            return
-        if on == b"1":
-            if not room.congested and self._congestion is not None:
-                self._congestion.mark(room.hold)  # type: ignore[arg-type]
-            room.congested.add(u)
-        elif u in room.congested:
-            self._unhold(room, {u})
-
-    def _unhold(self, room: LocalRoom, members: set[bytes]) -> None:
-        if not room.congested:
-            return
-        room.congested -= members
-        if not room.congested and self._congestion is not None:
-            self._congestion.clear(room.hold)  # type: ignore[arg-type]
-
-    def _roster(self, room8: bytes, payload: bytes) -> bytes:
-        seq, _, names = payload.partition(b"\n")
-        names8 = [_b8(n) for n in names.split(b" ")] if names else []
-        return frames.roster(room8, int(seq), names8, self.max_frame)

@@ -288,7 +288,7 @@ _LONG_SLOW = {"slow_timeout": 2.5, "idle_timeout": 6.0}
 
 #: Holds and congestion longer than the idle timeout: legal (§4.2), and the only settings at
 #: which a clock that runs while a client is held or congested shows.
-_SLOW_ABOVE_IDLE = {"slow_timeout": 1.5, "idle_timeout": 1.0}
+_SLOW_ABOVE_IDLE = {"slow_timeout": 3.0, "idle_timeout": 2.0}
 
 ZOO: list[Specimen] = [
     Specimen(
