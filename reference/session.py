@@ -135,6 +135,10 @@ class Session(FrameHandling):
             self.pinged = True
         return (idle if self.pinged else idle / 2) - silent, None
 
+    def in_handshake(self) -> bool:
+        """Not registered yet (and not ended): it holds one of the handshake slots."""
+        return self.conn.state is State.AWAITING_HELLO
+
     def evict(self, error: bytes) -> None:
         """End the session from another thread (a cluster node lost Redis, §20): ``error``
         is its last frame, and shutting the reading side wakes the handler thread, which

@@ -48,8 +48,17 @@ class ServerConfig:
     backlog: int = 4096
     #: SO_SNDBUF for client sockets in bytes (0 = kernel default, auto-tuned).
     send_buffer: int = 0
+    #: Connections still in the handshake held at once (0: a quarter of max_clients, at least
+    #: 64). A new one past it ends the oldest handshake with HANDSHAKE_TIMEOUT.
+    max_handshakes: int = 0
+    #: Connections from one IP address held at once; more get SERVER_FULL. 0 = no limit.
+    max_per_address: int = 0
     #: Seconds ``Server.shutdown`` gives clients to receive SERVER_SHUTDOWN and close.
     shutdown_timeout: float = 1.5
+
+    @property
+    def effective_max_handshakes(self) -> int:
+        return self.max_handshakes or max(64, self.max_clients // 4)
 
     @property
     def effective_burst(self) -> int:
@@ -90,6 +99,8 @@ class ServerConfig:
             (0 <= self.drain_time <= 2.0, "drain-time must be in 0..2 s"),
             (self.backlog >= 1, "backlog must be at least 1"),
             (self.send_buffer >= 0, "send-buffer must be >= 0"),
+            (self.max_handshakes >= 0, "max-handshakes must be >= 0"),
+            (self.max_per_address >= 0, "max-per-address must be >= 0"),
             (0 < self.shutdown_timeout <= 10, "shutdown-timeout must be in (0, 10] s"),
         ]
         for ok, message in checks:

@@ -31,6 +31,7 @@ from ..hub import Hub
 from ..hubapi import RoomHub
 from ..outbox import Congestion, Outbox
 from ..session import Session
+from .admission import Admission
 from .config import ServerConfig
 
 log = logging.getLogger("reference.server")
@@ -45,6 +46,11 @@ TURNS = 4
 
 #: accept() failures that mean "out of a resource right now": log, back off, go on.
 _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+#: accept() failures that a descriptor kept in reserve gets around (``Admission``).
+_OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE}
+_OUT_OF_DESCRIPTORS_FRAME = error_frame(ErrorCode.SERVER_FULL, "server out of descriptors")
+#: What the oldest connection still in its handshake is told when a newer one needs its slot.
+_HANDSHAKE_GIVES_WAY = error_frame(ErrorCode.HANDSHAKE_TIMEOUT, "handshake slots full: no HELLO")
 #: accept() failures that concern one half-open connection only.
 _TRANSIENT_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EAGAIN, errno.EINTR}
 
@@ -114,6 +120,7 @@ class Server:
         #: A pipe any thread, or a signal handler without the GIL, may write to ask for
         #: shutdown (``stop_fd``); running handler threads check it (``stop_poll_fd``).
         self._stop_pipe: tuple[int, int] | None = None
+        self._admission: Admission | None = None
         self._state_lock = threading.Lock()
         self._started = False
         self._stopped = False
@@ -141,6 +148,7 @@ class Server:
         flags = os.EFD_NONBLOCK | os.EFD_CLOEXEC
         self.wake_fds = [os.eventfd(0, flags) for _ in range(WAKE_GROUPS)]
         self._stop_pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._admission = Admission(cfg.effective_max_handshakes, cfg.max_per_address)
         self.flusher.start()
         self._accept_thread = threading.Thread(target=self._accept_loop, name="chatwire-accept")
         self._accept_thread.start()
@@ -208,6 +216,8 @@ class Server:
         if not any(thread.is_alive() for thread in everyone.values()):
             for fd in (*self.wake_fds, *self._stop_fds()):
                 os.close(fd)
+        assert self._admission is not None
+        self._admission.close()
         self.tuning.restore()
         took = time.monotonic() - started
         log.info("closed %d sessions; shut down in %.2fs", len(everyone), took)
@@ -330,7 +340,7 @@ class Server:
     # -- accepting ----------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
-        assert self._listener is not None
+        assert self._listener is not None and self._admission is not None
         backoff = 0.01
         while not self.closing:
             try:
@@ -338,6 +348,8 @@ class Server:
             except OSError as exc:
                 if self._stop.is_set():
                     return
+                if exc.errno in _OUT_OF_DESCRIPTORS and self._refuse_one_past_the_limit():
+                    continue
                 if exc.errno in _RESOURCE_ERRNOS:
                     log.warning("accept: %s; backing off %.2fs", exc.strerror, backoff)
                     self._stop.wait(backoff)
@@ -347,17 +359,51 @@ class Server:
                     self._stop.wait(0.1)
                 continue
             backoff = 0.01
+            self._admission.keep_reserve()
             try:
                 self._admit(sock, f"{addr[0]}:{addr[1]}")
             except Exception:
                 log.exception("could not admit %s", addr)
                 sock.close()
 
+    def _refuse_one_past_the_limit(self) -> bool:
+        """Out of descriptors: accept one connection with the reserve descriptor and tell it
+        SERVER_FULL (§4.5); False if there was no reserve (then back off)."""
+        assert self._listener is not None and self._admission is not None
+        with self._admission.spare_descriptor() as spare:
+            if not spare:
+                return False
+            try:
+                sock, addr = self._listener.accept()
+            except OSError:
+                return True
+            log.warning("refusing %s:%d: out of descriptors", addr[0], addr[1])
+            # No lingering: the reserve must come back at once. What the client sent is read
+            # first, so that the close sends no RST that could destroy the ERROR.
+            with contextlib.suppress(OSError):
+                sock.setblocking(False)
+                sock.send(_OUT_OF_DESCRIPTORS_FRAME)
+                sock.shutdown(socket.SHUT_WR)
+                while sock.recv(65536):
+                    pass
+            sock.close()
+        return True
+
     def _admit(self, sock: socket.socket, peer: str) -> None:
+        assert self._admission is not None
         if len(self._sessions) >= self.config.max_clients:
             log.warning("refusing %s: %d clients already", peer, len(self._sessions))
             self.refuse(sock, ErrorCode.SERVER_FULL, "server full")
             return
+        address = peer.rsplit(":", 1)[0]
+        why = self._admission.refusal(address)
+        if why is not None:
+            log.warning("refusing %s: %s", peer, why)
+            self.refuse(sock, ErrorCode.SERVER_FULL, why)
+            return
+        oldest = self._admission.make_room()
+        if oldest is not None:  # the handshake share is full: the oldest gives way
+            oldest.evict(_HANDSHAKE_GIVES_WAY)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.config.send_buffer:
@@ -368,6 +414,7 @@ class Server:
         thread = threading.Thread(target=session.run, name=f"chatwire-session-{peer}", daemon=True)
         with self._sessions_cond:
             self._sessions[session] = thread
+        self._admission.admit(session, address)
         log.info("connect %s", peer)
         try:
             thread.start()
@@ -375,6 +422,7 @@ class Server:
             log.error("refusing %s: %s", peer, exc)
             with self._sessions_cond:
                 del self._sessions[session]
+            self._admission.ended(session, address)
             session.outbox.seal()
             self.refuse(sock, ErrorCode.SERVER_FULL, "server out of resources")
 
@@ -394,6 +442,8 @@ class Server:
             if isinstance(session, Session):
                 self._sessions.pop(session, None)
             self._sessions_cond.notify_all()
+        if isinstance(session, Session) and self._admission is not None:
+            self._admission.ended(session, session.peer.rsplit(":", 1)[0])
 
 
 def _join(threads: list[threading.Thread], deadline: float) -> None:
