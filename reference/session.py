@@ -15,6 +15,8 @@ import logging
 import select
 import socket
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from spec.connection import State
 from spec.constants import ErrorCode, LeaveReason
@@ -33,6 +35,8 @@ __all__ = ["Ending", "Session", "fatal"]
 _INTERNAL = ErrorCode.INTERNAL_ERROR
 
 log = logging.getLogger("reference.server")
+
+T = TypeVar("T")
 
 RECV_SIZE = 65536
 _POLL_IN = select.POLLIN | select.POLLPRI
@@ -66,9 +70,14 @@ class Session(FrameHandling):
             log.exception("session %r failed", self)
             ending = from_error(SessionEnded(f"internal error: {type(exc).__name__}", _INTERNAL))
         finally:
+            # Ending takes a turn too, of its own kind: thousands of clients gone at once
+            # must not make thousands of threads runnable at once, nor queue ahead of the
+            # sessions that go on (see ``Server.turns``); the waits of ``close`` give it up.
+            self.host.ending_turns.acquire()
             try:
                 self.finish(ending)
             finally:
+                self.host.ending_turns.release()
                 self.host.session_ended(self)
 
     def serve(self) -> Ending:
@@ -176,19 +185,42 @@ class Session(FrameHandling):
     def close(self, graceful: bool) -> None:
         """§11.3: flush (bounded), FIN, discard input until EOF or the drain time, close."""
         sock = self.sock
-        if graceful:
-            graceful = self.outbox.wait_flushed(self.host.deadline(self.config.drain_time))
+        if graceful and self.outbox.pending:
+            flushed_by = self.host.deadline(self.config.drain_time)
+            graceful = self._off_turn(lambda: self.outbox.wait_flushed(flushed_by))
         self.outbox.seal()
         if graceful:
             try:
                 sock.shutdown(socket.SHUT_WR)
             except OSError:
                 graceful = False
-        if graceful:
-            self.drain(self.host.deadline(self.config.drain_time))
+        if graceful and not self._discard_input():
+            drained_by = self.host.deadline(self.config.drain_time)
+            self._off_turn(lambda: self.drain(drained_by))
         sock.close()
 
-    def drain(self, deadline: float) -> None:
+    def _discard_input(self) -> bool:
+        """Read and discard what input is there without waiting; True at EOF (mostly the case:
+        a client that got its ERROR, or left, has closed already)."""
+        try:
+            while self.sock.recv(RECV_SIZE):
+                pass
+        except BlockingIOError:
+            return False
+        except OSError:
+            pass
+        return True
+
+    def _off_turn(self, wait: Callable[[], T]) -> T:
+        """Wait without holding an ending turn (``Server.ending_turns``)."""
+        turns = self.host.ending_turns
+        turns.release()
+        try:
+            return wait()
+        finally:
+            turns.acquire()
+
+    def drain(self, deadline: float) -> bool:
         poller = select.poll()
         poller.register(self.sock.fileno(), _POLL_IN)
         while (left := deadline - time.monotonic()) > 0:
@@ -196,8 +228,9 @@ class Session(FrameHandling):
                 continue
             try:
                 if not self.sock.recv(RECV_SIZE):
-                    return
+                    return True
             except BlockingIOError:
                 continue
             except OSError:
-                return
+                return True
+        return False

@@ -43,6 +43,8 @@ WAKE_GROUPS = 64
 
 #: Handler threads that may read and handle frames at once (``Server.turns``).
 TURNS = 4
+#: Handler threads that may end their sessions at once (``Server.ending_turns``).
+ENDING_TURNS = 2
 
 #: accept() failures that mean "out of a resource right now": log, back off, go on.
 _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
@@ -117,6 +119,9 @@ class Server:
         #: hands it to any one waiter), the flusher and the shutdown among them; waiting for a
         #: turn, they wait in first-come order, off the GIL.
         self.turns = threading.Semaphore(TURNS)
+        #: The same for ending sessions, apart: a crowd leaving at once queues behind itself,
+        #: not ahead of the sessions that go on.
+        self.ending_turns = threading.Semaphore(ENDING_TURNS)
         #: A pipe any thread, or a signal handler without the GIL, may write to ask for
         #: shutdown (``stop_fd``); running handler threads check it (``stop_poll_fd``).
         self._stop_pipe: tuple[int, int] | None = None
