@@ -220,7 +220,7 @@ class Session(FrameHandling):
         finally:
             turns.acquire()
 
-    def drain(self, deadline: float) -> bool:
+    def drain(self, deadline: float) -> None:
         poller = select.poll()
         poller.register(self.sock.fileno(), _POLL_IN)
         while (left := deadline - time.monotonic()) > 0:
@@ -228,9 +228,8 @@ class Session(FrameHandling):
                 continue
             try:
                 if not self.sock.recv(RECV_SIZE):
-                    return True
+                    return
             except BlockingIOError:
                 continue
             except OSError:
-                return True
-        return False
+                return
