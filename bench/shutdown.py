@@ -26,7 +26,7 @@ from .burstload import WatchOrder
 from .context import Context, connect_failed, failed_server, frozen, spread
 from .floodclose import FloodOrder
 from .harness import Layout
-from .orders import ClientSpec, Role
+from .orders import ClientSpec, Dialect, Role
 from .procstat import ProcSample
 from .servers import Server, ServerError
 
@@ -77,6 +77,8 @@ def _shutdown(ctx: Context, server: Server, n: int) -> dict[str, Any]:
     if not server.alive():
         return {"status": f"server died before SIGTERM: {server.log_tail()}"}
     flood_s = ctx.preset.shutdown_flood_s
+    if flood_s and server.dialect != Dialect.CHATWIRE:
+        return {"status": "skipped: --flood speaks chatwire only"}
     if flood_s:
         return _flooded(ctx, server, specs, clients, joined["ok"], flood_s)
     held = server.sample()

@@ -53,7 +53,11 @@ class ServerConfig:
     max_handshakes: int = 0
     #: Connections from one IP address held at once; more get SERVER_FULL. 0 = no limit.
     max_per_address: int = 0
-    #: Seconds ``Server.shutdown`` gives clients to receive SERVER_SHUTDOWN and close.
+    #: §11.3 at shutdown — seconds every client gets to read its SERVER_SHUTDOWN and close
+    #: (the most ERR-8 allows: one reading a backlog first loses the ERROR if the close comes
+    #: first).
+    shutdown_drain_time: float = 2.0
+    #: Seconds ``Server.shutdown`` gives the handler threads to end (the drain follows).
     shutdown_timeout: float = 1.5
 
     @property
@@ -97,6 +101,7 @@ class ServerConfig:
             (0 <= self.rate <= 0xFFFF, "rate must be in 0..65535"),
             (0 <= self.burst <= 0xFFFF, "burst must be in 0..65535"),
             (0 <= self.drain_time <= 2.0, "drain-time must be in 0..2 s"),
+            (0 <= self.shutdown_drain_time <= 2.0, "shutdown-drain-time must be in 0..2 s"),
             (self.backlog >= 1, "backlog must be at least 1"),
             (self.send_buffer >= 0, "send-buffer must be >= 0"),
             (self.max_handshakes >= 0, "max-handshakes must be >= 0"),

@@ -161,7 +161,8 @@ class Server:
 
     def shutdown(self) -> None:
         """SERVER_SHUTDOWN to every client (§11.5), each connection closed as §11.3 says,
-        every thread joined, all within ``shutdown_timeout``. Idempotent.
+        every thread joined: handler threads within ``shutdown_timeout``, then sockets within
+        ``shutdown_drain_time``. Idempotent.
 
         Deterministic: each phase is over before the next begins, and only the flusher writes
         to clients, once every handler thread has ended. Nothing outside the server changes
@@ -210,7 +211,9 @@ class Server:
         #    reads and discards until EOF, and closes; by one deadline for all.
         #    The drain time starts now, not when shutdown began: under a flood the thread
         #    running this may have waited long for the GIL.
-        drained_by = time.monotonic() + self.config.drain_time
+        #    Each client gets the longest drain §11.3 allows (ERR-8): one that reads a backlog
+        #    before its ERROR loses the ERROR if the close comes first.
+        drained_by = time.monotonic() + self.config.shutdown_drain_time
         self.flusher.release(drained_by)
         self.flusher.wait_lingering(drained_by)
         log.debug("shutdown: sockets closed at %.2fs", time.monotonic() - started)
