@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         targets = _targets(args)
         if args.server is not None:
             preflight.probe(*parse_address(args.server))
+        elif args.server_arg and args.scenario != "codec":
+            preflight.starts("reference", [*REFERENCE_ARGS, *args.server_arg])
     except ServerError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
