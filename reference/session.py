@@ -73,11 +73,16 @@ class Session(FrameHandling):
             # Ending takes a turn too, of its own kind: thousands of clients gone at once
             # must not make thousands of threads runnable at once, nor queue ahead of the
             # sessions that go on (see ``Server.turns``); the waits of ``close`` give it up.
-            self.host.ending_turns.acquire()
+            # Not at shutdown: ending is then a hand-over without I/O, and the shutdown wakes
+            # the threads a group at a time.
+            turn = None if self.host.closing else self.host.ending_turns
+            if turn is not None:
+                turn.acquire()
             try:
                 self.finish(ending)
             finally:
-                self.host.ending_turns.release()
+                if turn is not None:
+                    turn.release()
                 self.host.session_ended(self)
 
     def serve(self) -> Ending:

@@ -37,7 +37,9 @@ REQUEST_KINDS: dict[str, Event] = {
 def test_a_client_that_never_reads_its_answers_stays_bounded(kind: str) -> None:
     request = encode(REQUEST_KINDS[kind])
     with (
-        running_server(out_limit=OUT_LIMIT, slow_timeout=2.0, send_buffer=4096) as server,
+        running_server(
+            out_limit=OUT_LIMIT, slow_timeout=2.0, send_buffer=4096, handshake_timeout=5.0
+        ) as server,
         clients(server, "alice", "bob", caps=Capability.QUIET) as (alice, bob),
     ):
         members = [RawClient(server.address) for _ in range(MEMBERS)]
