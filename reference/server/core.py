@@ -197,22 +197,21 @@ class Server:
         for session in everyone:
             session.outbox.push_final(self.shutdown_frame, drop_backlog=True)
 
-        self.tuning.confine([self.flusher.thread, *everyone.values()])
         # 3. Wake the handler threads one eventfd group at a time and join them, the next
         #    group waking while this one is joined (a few hundred runnable at most). Each
         #    hands its socket to the flusher without any I/O (``hand_over``) and ends.
+        self.tuning.confine([self.flusher.thread, *everyone.values()])
         self._end_sessions(everyone, deadline)
         stuck = sum(thread.is_alive() for thread in everyone.values())
         if stuck:
             log.warning("%d session threads still running at shutdown", stuck)
         log.debug("shutdown: handler threads ended at %.2fs", time.monotonic() - started)
 
-        # 4. The flusher alone writes each client's queued output and ERROR, sends FIN,
-        #    reads and discards until EOF, and closes; by one deadline for all.
-        #    The drain time starts now, not when shutdown began: under a flood the thread
-        #    running this may have waited long for the GIL.
-        #    Each client gets the longest drain §11.3 allows (ERR-8): one that reads a backlog
-        #    before its ERROR loses the ERROR if the close comes first.
+        # 4. The flusher alone writes each client's ERROR, sends FIN, reads and discards
+        #    until EOF, and closes; by one deadline for all. It starts now, not when shutdown
+        #    began (under a flood the thread running this may have waited long for the GIL),
+        #    and is the longest §11.3 allows (ERR-8): a client that reads a backlog before its
+        #    ERROR loses the ERROR if the close comes first.
         drained_by = time.monotonic() + self.config.shutdown_drain_time
         self.flusher.release(drained_by)
         self.flusher.wait_lingering(drained_by)
@@ -276,7 +275,8 @@ class Server:
     def begin_closing(self) -> float:
         """Enter shutdown (idempotent): from now on handler threads end their sessions with
         SERVER_SHUTDOWN and hand their sockets to the flusher; senders held back (§12.3) are
-        released. Returns the one deadline for every drain and wait of the shutdown."""
+        released. Returns the deadline for the handler threads to end (``shutdown_timeout``
+        from the first call)."""
         # Nothing here may release the GIL before ``closing`` is set: under a flood, getting
         # it back can take seconds, and busy threads go on until they see ``closing``.
         with self._state_lock:
