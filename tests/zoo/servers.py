@@ -279,7 +279,7 @@ def _impatient(config: ServerConfig) -> Server:
 
 _impatient.__doc__ = ImpatientServer.__doc__
 
-_MAL_FATAL = {f"MAL-{i}" for i in range(1, 18)} - {"MAL-10"}
+_MAL_FATAL = ({f"MAL-{i}" for i in range(1, 18)} - {"MAL-10"}) | {"MAL-20"}
 
 #: For the two backpressure specimens: a longer slow_timeout gives a congested member more
 #: flood before the cut (a wide detection margin on busy machines); the idle timeout must
