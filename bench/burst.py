@@ -20,7 +20,7 @@ from typing import Any
 from . import capacity, metrics
 from .burstload import BurstOrder
 from .context import Context, failed_server, frozen, spread
-from .orders import RECEIVER, ClientSpec
+from .orders import ClientSpec, Role
 from .procstat import ProcSample
 from .servers import Server, ServerError
 
@@ -52,18 +52,20 @@ def run(ctx: Context) -> None:
 
 def _burst(ctx: Context, server: Server, n: int) -> dict[str, Any]:
     tag = ctx.unique("b")
-    specs = [ClientSpec(f"{tag}c{i}", RECEIVER) for i in range(n)]
+    specs = [ClientSpec(f"{tag}c{i}", Role.RECEIVER) for i in range(n)]
     layout = frozen(spread(specs, list(range(ctx.pool.size))))
     timeout = ctx.preset.burst_timeout_s
     arm = {
         w: ("burst-arm", BurstOrder(server.host, server.port, server.dialect, mine, timeout))
         for w, mine in layout.items()
     }
+    ctx.progress.phase(f"making {n} sockets in the workers")
     armed = ctx.pool.ask(arm, 60)
     drops = capacity.listen_drops()
     before = server.sample()
     start_ns = time.monotonic_ns() + int(LEAD_S * 1e9)
     fire = {w: ("burst-fire", start_ns) for w in armed}
+    ctx.progress.phase(f"{n} clients connecting at once (at most {timeout:g} s)")
     replies = list(ctx.pool.ask(fire, timeout + LEAD_S + 30).values())
     after = server.sample()
     drops_after = capacity.listen_drops()

@@ -16,15 +16,17 @@ from . import (
     fanout,
     overload,
     plot,
+    preflight,
     procstat,
     report,
     shutdown,
     slow,
     throughput,
 )
-from .context import Context, Progress, Target
+from .context import Context, Target
 from .harness import Pool, WorkerError
-from .presets import PRESETS
+from .presets import PRESETS, Preset
+from .progress import Progress
 from .servers import ServerError, parse_address
 
 SCENARIOS: dict[str, Callable[[Context], None]] = {
@@ -36,6 +38,16 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "burst": burst.run,
     "shutdown": shutdown.run,
     "codec": codecbench.run,
+}
+#: How many points each scenario measures per server.
+POINTS: dict[str, Callable[[Preset], int]] = {
+    "fanout": lambda p: 2 * len(p.fanout_sizes),
+    "throughput": lambda p: len(p.throughput_sizes),
+    "connections": lambda p: len(p.connection_levels),
+    "slow-consumer": lambda p: 2,
+    "overload": lambda p: 1,
+    "burst": lambda p: len(p.burst_sizes),
+    "shutdown": lambda p: len(p.shutdown_sizes),
 }
 #: Arguments the bench gives the reference server it starts: no flood limit (a bench floods).
 REFERENCE_ARGS = ("--rate", "0")
@@ -57,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Measure a chatwire/1 server over loopback TCP, optionally beside the "
-        "naive and raw baselines.",
+        "naive, raw and Redis pub/sub baselines.",
     )
     p.add_argument("scenario", choices=[*SCENARIOS, "all"], help="what to measure; all = sweep")
     p.add_argument("--server", metavar="HOST:PORT", help="measure this running server")
@@ -69,7 +81,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="ARG",
         help="extra argument for the reference server the bench starts",
     )
-    p.add_argument("--compare", action="store_true", help="also run the naive and raw baselines")
+    p.add_argument(
+        "--compare", action="store_true", help="also run the naive, raw and Redis baselines"
+    )
     p.add_argument("--smoke", action="store_true", help="tiny sizes (seconds, for tests)")
     p.add_argument("--sizes", type=_sizes, help="override N/K/client levels, e.g. 1,16,256")
     p.add_argument("--workers", type=int, default=3, help="load worker processes (default 3)")
@@ -78,7 +92,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, help="chatwire: most unACKed messages a sender keeps")
     p.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the scaling curves")
+    p.add_argument(
+        "--cluster",
+        type=int,
+        metavar="N",
+        help="also measure the reference as N cluster nodes on one Redis (clients spread)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument(
+        "--wide", action="store_true", help="every column (tables fit 100 columns otherwise)"
+    )
     return p
 
 
@@ -105,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
             preset = replace(preset, **{name: value})
     try:
         targets = _targets(args)
+        if args.server is not None:
+            preflight.probe(*parse_address(args.server))
+        elif args.server_arg and args.scenario != "codec":
+            preflight.starts("reference", [*REFERENCE_ARGS, *args.server_arg])
     except ServerError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -114,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(not args.quiet)
     pool = Pool(args.workers) if names != ["codec"] else Pool(0)
     ctx = Context(pool, preset, targets, progress)
+    progress.plan(sum(_points(name, preset, len(targets)) for name in names))
     started = time.time()
+    interrupted = False
     try:
         for name in names:
             progress.say(f"scenario {name}")
@@ -124,9 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print("bench: interrupted; partial results follow", file=sys.stderr)
+        interrupted = True
     finally:
+        progress.close()
         pool.close()
-    print(report.tables(ctx.results))
+    print(report.tables(ctx.results, None if args.wide else report.WIDTH))
     options = {
         "argv": sys.argv[1:] if argv is None else argv,
         "scenarios": names,
@@ -143,7 +174,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot is not None:
         plot.draw(args.plot, ctx.results, f"chatwire bench ({preset.name})")
         progress.say(f"wrote {args.plot}")
-    return 0
+    failed = [r for r in ctx.results if r.failed]
+    if failed:
+        first = failed[0]
+        print(
+            f"bench: {len(failed)} of {len(ctx.results)} points could not be measured; "
+            f"first: {first.scenario} {first.variant} [{first.server}]: {first.figures['status']}",
+            file=sys.stderr,
+        )
+        return 1
+    return 130 if interrupted else 0
+
+
+def _points(name: str, preset: Preset, servers: int) -> int:
+    if name == "codec":
+        return codecbench.FRAMES  # measured in this process, once
+    return POINTS[name](preset) * servers
 
 
 def _targets(args: argparse.Namespace) -> list[Target]:
@@ -152,6 +198,15 @@ def _targets(args: argparse.Namespace) -> list[Target]:
         main = Target("server", address=f"{host}:{port}", pid=args.server_pid)
     else:
         main = Target("reference", kind="reference", args=(*REFERENCE_ARGS, *args.server_arg))
+    cluster = []
+    if args.cluster:
+        if args.cluster < 1 or args.server is not None:
+            raise ServerError("--cluster wants N >= 1 and no --server")
+        args_ = (*REFERENCE_ARGS, *args.server_arg)
+        cluster = [
+            Target(f"cluster-{args.cluster}", kind="reference", args=args_, nodes=args.cluster)
+        ]
     if not args.compare:
-        return [main]
-    return [main, Target("naive", kind="naive"), Target("raw", kind="raw")]
+        return [main, *cluster]
+    baselines = ("naive", "raw", "redis")
+    return [main, *cluster, *(Target(name, kind=name) for name in baselines)]

@@ -27,6 +27,10 @@ def _frames(payload: int) -> list[Event]:
     ]
 
 
+#: The frames measured (SEND, DELIVER, ACK): one point each.
+FRAMES = 3
+
+
 def _ns_per_call(fn: Callable[[], Any], rounds: int) -> float:
     best = float("inf")
     for _ in range(3):  # best of three: the least disturbed by other load on the machine
@@ -59,4 +63,5 @@ def run(ctx: Context) -> None:
             "decode_speedup": dec_c / dec_f,
         }
         params = {"frame": event.type.name, "rounds": rounds}
+        ctx.progress.phase(f"timing the codec on {event.type.name}")
         ctx.record("codec", event.type.name, params, "in-process", figures)

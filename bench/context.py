@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import harness, metrics
+from . import harness, metrics, report
+from .cluster import start_cluster
 from .harness import Layout, Pool
 from .orders import ClientSpec, RunOrder
+from .otherload import OtherLoad
 from .presets import Preset
+from .progress import Progress
+from .result import Result
 from .servers import Server, ServerError, attach, start
 
 
@@ -26,27 +28,8 @@ class Target:
     address: str | None = None
     pid: int | None = None
     args: tuple[str, ...] = ()
-
-
-@dataclass
-class Result:
-    scenario: str
-    variant: str
-    params: dict[str, Any]
-    server: str
-    figures: dict[str, Any]
-
-
-class Progress:
-    """One line per finished point on stderr, so a long sweep shows where it is."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.start = time.monotonic()
-
-    def say(self, text: str) -> None:
-        if self.enabled:
-            print(f"[{time.monotonic() - self.start:6.1f}s] {text}", file=sys.stderr, flush=True)
+    #: More than 0: the reference server as this many cluster nodes on one Redis (§20).
+    nodes: int = 0
 
 
 @dataclass
@@ -56,7 +39,13 @@ class Context:
     targets: list[Target]
     progress: Progress
     results: list[Result] = field(default_factory=list)
+    load: OtherLoad = field(default_factory=OtherLoad)
     _serial: int = 0
+
+    def __post_init__(self) -> None:
+        for proc in self.pool.procs:
+            if proc.pid is not None:
+                self.load.watch(proc.pid)
 
     def unique(self, prefix: str) -> str:
         """A short name unused in this run (rooms and nicks on a server we may not own)."""
@@ -67,10 +56,17 @@ class Context:
     def server(self, target: Target, extra: tuple[str, ...] = ()) -> Iterator[Server]:
         """The target's server for one point: a fresh process, or the one given."""
         if target.address is not None:
-            yield attach(target.address, target.pid)
+            attached = attach(target.address, target.pid)
+            if attached.pid is not None:
+                self.load.watch(attached.pid, from_now=True)
+            yield attached
             return
         assert target.kind is not None
-        server = start(target.kind, [*target.args, *extra] if target.kind == "reference" else [])
+        self.progress.phase(f"starting the {target.name} server")
+        args = [*target.args, *extra] if target.kind == "reference" else []
+        server = start_cluster(target.nodes, args) if target.nodes else start(target.kind, args)
+        for pid in server.pids():
+            self.load.watch(pid)
         try:
             yield server
         finally:
@@ -81,16 +77,18 @@ class Context:
     def record(
         self, scenario: str, variant: str, params: dict[str, Any], server: str, figures: Any
     ) -> Result:
-        # The machine is shared: the 1-minute load average beside each point tells which
-        # figures were taken while something else was running.
+        # The machine is shared: what other processes took while the point ran marks the
+        # figures taken while something else was running (the load average counts ours too).
         figures.setdefault("load_1m", os.getloadavg()[0])
+        figures.update(self.load.point())
         result = Result(scenario, variant, params, server, figures)
         self.results.append(result)
         shown = ", ".join(f"{k}={v}" for k, v in params.items())
-        rate = figures.get("deliveries_per_s")
-        note = f"{rate:,.0f} deliveries/s" if rate else figures.get("status", "")
-        load = figures["load_1m"]
-        self.progress.say(f"{scenario} {variant} {shown} [{server}]: {note} (load {load:.1f})")
+        note = report.headline(result)
+        others = f"others {figures['other_cpu_cores']:.1f} cores" + (
+            ", disturbed" if figures["disturbed"] else ""
+        )
+        self.progress.point(f"{scenario} {variant} {shown} [{server}]: {note} ({others})")
         return result
 
     def measure(
@@ -102,11 +100,14 @@ class Context:
     ) -> dict[str, Any]:
         """Connect ``layout``, run ``order``, and return the point's figures (always resets)."""
         try:
+            clients = sum(len(specs) for specs in layout.clients.values())
+            self.progress.phase(f"connecting {clients} clients to {server.name}")
             joined = harness.connect(self.pool, server, layout, self.preset.connect_timeout)
             if joined["failed"]:
-                return {"status": "connect failed", "connect": joined}
+                return {"status": connect_failed(joined), "connect": joined}
             before = server.sample()
             used = workers if workers is not None else sorted(layout.clients)
+            self.progress.phase(f"running the point (at most {order.deadline_s:g} s)")
             results = harness.run(self.pool, used, order)
             after = server.sample()
             figures = metrics.merge_run(results, server.dialect, before, after)
@@ -115,6 +116,7 @@ class Context:
                 figures["status"] = f"server died: {server.log_tail()}"
             return figures
         finally:
+            self.progress.phase("closing the clients")
             self.pool.reset()
 
 
@@ -128,6 +130,13 @@ def spread(specs: list[ClientSpec], workers: list[int]) -> dict[int, list[Client
 
 def frozen(layout: dict[int, list[ClientSpec]]) -> dict[int, tuple[ClientSpec, ...]]:
     return {w: tuple(specs) for w, specs in layout.items() if specs}
+
+
+def connect_failed(joined: dict[str, Any]) -> str:
+    """The status of a point whose clients could not all connect: how many, and why."""
+    shown = sorted(joined["failures"].items(), key=lambda kv: -kv[1])[:3]
+    why = "; ".join(f"{count}x {reason}" for reason, count in shown)
+    return f"connect failed: {joined['failed']} of {joined['failed'] + joined['ok']}: {why}"
 
 
 def failed_server(exc: ServerError) -> dict[str, Any]:

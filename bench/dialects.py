@@ -1,15 +1,15 @@
-"""The three wires the bench speaks, one per kind of server, behind one small interface.
+"""The four wires the bench speaks, one per kind of server, behind one small interface.
 
 - ``chatwire``: chatwire/1 (HELLO with QUIET, JOIN, SEND; counts DELIVER and ACK).
 - ``raw``: the raw relay baseline. Senders write pre-encoded DELIVER frames and the relay
   copies them to every other socket; receivers count them exactly like chatwire DELIVERs.
 - ``line``: the naive baseline. First line is the nick, every later line is a message;
   receivers count newlines.
+- ``redis``: Redis pub/sub over RESP (``bench.resp``): SUBSCRIBE, pipelined PUBLISH.
 
 Receivers walk frame headers (or count newlines) instead of decoding: the harness must cost
-far less per delivery than any server it measures. Every message's text starts with a
-20-digit ``time.monotonic_ns()`` stamp (CLOCK_MONOTONIC is one clock for every process on
-the machine), read back on a sample of deliveries for end-to-end latency.
+far less per delivery than any server it measures. Every text starts with a time stamp
+(``bench.stream``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,12 @@ from spec.constants import HARD_MAX_FRAME, Capability, FrameType, is_fatal
 from spec.errors import ProtocolError
 from spec.events import Deliver, Error, Hello, Join, Ping, Pong, Roster, Send, Welcome
 
-STAMP_DIGITS: Final = 20
+from .orders import Dialect, Role
+from .resp import RedisStream, publish_command
+from .stream import STAMP_DIGITS, Stream, message_text
+
+__all__ = ["STAMP_DIGITS", "MessageMaker", "Stream", "make_stream", "message_text"]
+
 _LEN = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _DELIVER: Final = int(FrameType.DELIVER)
@@ -31,55 +36,6 @@ _PING: Final = int(FrameType.PING)
 _ERROR: Final = int(FrameType.ERROR)
 #: The raw relay announces each accepted socket with this frame (a PONG, token 0).
 RAW_READY: Final = encode(Pong(0))
-
-DIALECTS: Final = ("chatwire", "raw", "line")
-
-
-def message_text(payload: int, now_ns: int) -> bytes:
-    """A message text of ``payload`` bytes (at least the stamp) starting with the stamp."""
-    return b"%020d" % now_ns + b"x" * max(0, payload - STAMP_DIGITS)
-
-
-class Stream:
-    """One connection's view of its incoming bytes: handshake first, then counting.
-
-    ``feed`` returns bytes to write back (PONGs, the JOIN after WELCOME). Counters are plain
-    attributes so the worker can sum them; ``reset_counts`` starts a new run.
-    """
-
-    def __init__(self, nick: str, room: str, join: bool, sample_every: int) -> None:
-        self.nick = nick
-        self.room = room
-        self.join = join
-        self.sample_every = max(1, sample_every)
-        self.ready = False
-        self.failure: str | None = None
-        self.welcome: Welcome | None = None
-        self.error_codes: list[int] = []
-        self.base_seq: int | None = None
-        self.reset_counts()
-
-    def reset_counts(self) -> None:
-        self.delivered = 0
-        self.acked = 0
-        #: Requests answered by a non-fatal ERROR (e.g. RATE_LIMITED): no ACK will come.
-        self.rejected = 0
-        self.last_ack_ns = 0
-        self.dup = 0
-        self.reordered = 0
-        self.bad_seq = 0
-        self.bytes_in = 0
-        self.first_rx_ns = 0
-        self.last_rx_ns = 0
-        self.latencies_ns: list[int] = []
-        self._seen = bytearray()
-        self._last_seq = 0
-
-    def opening(self) -> bytes:
-        raise NotImplementedError
-
-    def feed(self, data: bytes, now_ns: int) -> bytes:
-        raise NotImplementedError
 
 
 class FrameStream(Stream):
@@ -296,11 +252,17 @@ def _line_stamp(data: bytes) -> int:
         return 0
 
 
-def make_stream(dialect: str, nick: str, room: str, join: bool, sample_every: int) -> Stream:
-    kinds: dict[str, type[Stream]] = {
-        "chatwire": ChatwireStream,
-        "raw": RawStream,
-        "line": LineStream,
+def make_stream(
+    dialect: Dialect, nick: str, room: str, join: bool, sample_every: int, role: Role | None = None
+) -> Stream:
+    """The stream for one client; ``role`` matters only to Redis (a pure sender does not
+    subscribe, as a chatwire sender gets no DELIVERs)."""
+    if dialect is Dialect.REDIS:
+        return RedisStream(nick, room, join, sample_every, subscribe=role is not Role.SENDER)
+    kinds: dict[Dialect, type[Stream]] = {
+        Dialect.CHATWIRE: ChatwireStream,
+        Dialect.RAW: RawStream,
+        Dialect.LINE: LineStream,
     }
     return kinds[dialect](nick, room, join, sample_every)
 
@@ -308,15 +270,19 @@ def make_stream(dialect: str, nick: str, room: str, join: bool, sample_every: in
 class MessageMaker:
     """Builds a sender's batches: every message the same size, stamped when built."""
 
-    def __init__(self, dialect: str, room: str, nick: str, payload: int, first_id: int) -> None:
+    def __init__(self, dialect: Dialect, room: str, nick: str, payload: int, first_id: int) -> None:
         self.dialect = dialect
         self.next_id = first_id
         text = message_text(payload, 0)
-        if dialect == "chatwire":
+        if dialect is Dialect.CHATWIRE:
             frame = encode(Send(room, text.decode()))
             self._stamp_at = len(frame) - len(text)
             self._template = frame
-        elif dialect == "raw":
+        elif dialect is Dialect.REDIS:
+            frame = publish_command(room, text)
+            self._stamp_at = len(frame) - 2 - len(text)
+            self._template = frame
+        elif dialect is Dialect.RAW:
             frame = encode(Deliver(room, 0, nick, text.decode()))
             self._seq_at = 5 + 1 + len(room.encode())
             self._stamp_at = len(frame) - len(text)
@@ -330,7 +296,7 @@ class MessageMaker:
         stamp = b"%020d" % now_ns
         at = self._stamp_at
         one = self._template[:at] + stamp + self._template[at + STAMP_DIGITS :]
-        if self.dialect != "raw":
+        if self.dialect is not Dialect.RAW:
             return one * count
         # Raw frames carry a unique id where a server would put the seq, so receivers can
         # tell a lost or duplicated frame even though the relay assigns nothing.

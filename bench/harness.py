@@ -91,8 +91,7 @@ def connect(pool: Pool, server: Server, layout: Layout, timeout: float) -> dict[
     for index, specs in layout.clients.items():
         if specs:
             order = ConnectOrder(
-                server.host,
-                server.port,
+                *server.address_for(index),
                 server.dialect,
                 layout.room,
                 layout.join,

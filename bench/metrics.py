@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from .orders import PEER, RECEIVER, SENDER, STALLER
-from .procstat import ProcSample
+from . import procstat
+from .orders import Dialect, Role
+from .procstat import ProcSample, cpu_between
+
+#: Fewest clock ticks of server CPU from which a CPU cost per delivery is given (10%).
+MIN_CPU_TICKS = 10
 
 Metrics = dict[str, Any]
+#: Wires on which the server answers every message (chatwire ACK, Redis's PUBLISH reply):
+#: senders keep a window of unanswered messages, and the answers count what was accepted.
+ACKED_DIALECTS = frozenset({Dialect.CHATWIRE, Dialect.REDIS})
 
 
 def percentile(sorted_values: list[int], fraction: float) -> int:
@@ -18,7 +25,7 @@ def percentile(sorted_values: list[int], fraction: float) -> int:
 
 def merge_run(
     results: list[dict[str, Any]],
-    dialect: str,
+    dialect: Dialect,
     before: ProcSample | None,
     after: ProcSample | None,
 ) -> Metrics:
@@ -36,11 +43,12 @@ def merge_run(
         medians += result["client_medians_ns"]
         cuts += result["cuts"]
     zero = dict.fromkeys(("count", "delivered", "acked", "written", "bytes_in", "bytes_out"), 0)
-    send, peer = roles.get(SENDER, zero), roles.get(PEER, zero)
-    recv = roles.get(RECEIVER, zero)
-    # What the server accepted: ACKed messages for chatwire; for the baselines, which have no
-    # ACK, every message whose bytes were all handed to the kernel.
-    key = "acked" if dialect == "chatwire" else "written"
+    send, peer = roles.get(Role.SENDER, zero), roles.get(Role.PEER, zero)
+    recv = roles.get(Role.RECEIVER, zero)
+    # What the server accepted: ACKed messages for chatwire (and answered PUBLISHes for
+    # Redis); for the other baselines, which have no ACK, every message whose bytes were all
+    # handed to the kernel.
+    key = "acked" if dialect in ACKED_DIALECTS else "written"
     accepted_s, accepted_p = send[key], peer[key]
     n_recv, n_peer = recv["count"], peer["count"]
     expected = accepted_s * (n_recv + n_peer) + accepted_p * max(0, n_recv + n_peer - 1)
@@ -64,7 +72,7 @@ def merge_run(
         "dup": sum(r.get("dup", 0) for r in roles.values()),
         "reordered": sum(r.get("reordered", 0) for r in roles.values()),
         "bad_seq": sum(r.get("bad_seq", 0) for r in roles.values()),
-        "cut": len([c for c in cuts if c["role"] != STALLER]),
+        "cut": len([c for c in cuts if c["role"] != Role.STALLER]),
         "cuts": cuts[:20],
     }
     m.update(latency_figures(latencies))
@@ -88,10 +96,15 @@ def latency_figures(latencies: list[int]) -> Metrics:
 def server_figures(before: ProcSample | None, after: ProcSample | None, deliveries: int) -> Metrics:
     if before is None or after is None:
         return {"server_cpu_s": None, "cpu_us_per_delivery": None, "server_rss_kib": None}
-    cpu = after.cpu_s - before.cpu_s
+    cpu = cpu_between(before, after)
+    # /proc/PID/stat counts CPU in clock ticks (10 ms): below MIN_CPU_TICKS of them, a figure
+    # per delivery would be mostly rounding, so it is not given, unless the per-thread
+    # schedstat sum (nanoseconds) measured it.
+    precise = procstat.precise(before, after)
+    measurable = (precise or cpu >= MIN_CPU_TICKS * procstat.TICK_S) and deliveries
     return {
         "server_cpu_s": cpu,
-        "cpu_us_per_delivery": cpu / deliveries * 1e6 if deliveries else None,
+        "cpu_us_per_delivery": cpu / deliveries * 1e6 if measurable else None,
         "server_rss_kib": after.rss_kib,
         "server_threads": after.threads,
     }

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .context import Result
+from .result import Result
 
 #: (title, scenario, variant, x parameter, [(figure key, label suffix, line style)], y label, log y)
 PANELS: list[tuple[str, str, str, str, list[tuple[str, str, str]], str, bool]] = [

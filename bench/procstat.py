@@ -17,15 +17,55 @@ from pathlib import Path
 from typing import Any
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: The resolution of every CPU time /proc reports, in seconds.
+TICK_S = 1 / _CLOCK_TICKS
+
+
+#: Up to this many threads, CPU time is summed from each thread's schedstat (nanoseconds)
+#: rather than read from /proc/PID/stat (clock ticks, 10 ms here: a small point's whole CPU
+#: time may be one or two ticks, which makes CPU per delivery a coin toss).
+PRECISE_THREADS = 2048
 
 
 @dataclass(frozen=True, slots=True)
 class ProcSample:
-    """One look at a process: CPU seconds so far, resident memory, thread count."""
+    """One look at a process: CPU seconds so far, resident memory, thread count, and the CPU
+    seconds of its live threads to the nanosecond (None when it has too many to read)."""
 
     cpu_s: float
     rss_kib: int
     threads: int
+    threads_cpu_s: float | None = None
+
+
+def precise(before: ProcSample, after: ProcSample) -> bool:
+    """Whether both samples summed every thread's CPU to the nanosecond and no thread ended
+    between them (an ended thread's time leaves the per-thread sum)."""
+    return (
+        before.threads_cpu_s is not None
+        and after.threads_cpu_s is not None
+        and after.threads >= before.threads
+        and after.threads_cpu_s >= before.threads_cpu_s
+    )
+
+
+def cpu_between(before: ProcSample, after: ProcSample) -> float:
+    """CPU seconds spent between two samples, to the nanosecond where :func:`precise`."""
+    if precise(before, after):
+        assert before.threads_cpu_s is not None and after.threads_cpu_s is not None
+        return after.threads_cpu_s - before.threads_cpu_s
+    return after.cpu_s - before.cpu_s
+
+
+def _threads_cpu_s(pid: int) -> float | None:
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as stat:
+                total += int(stat.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / 1e9
 
 
 def sample(pid: int) -> ProcSample | None:
@@ -44,7 +84,8 @@ def sample(pid: int) -> ProcSample | None:
             rss = int(line.split()[1])
         elif line.startswith("Threads:"):
             threads = int(line.split()[1])
-    return ProcSample((utime + stime) / _CLOCK_TICKS, rss, threads)
+    precise = _threads_cpu_s(pid) if threads <= PRECISE_THREADS else None
+    return ProcSample((utime + stime) / _CLOCK_TICKS, rss, threads, precise)
 
 
 _LISTEN = "0A"

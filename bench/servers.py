@@ -2,7 +2,8 @@
 
 The bench never imports a server. It starts one with ``--port 0``, waits for the line
 ``listening on HOST:PORT`` on its stdout, and measures it from outside (sockets, /proc).
-Or it is given an address (``--server``) of a server someone else started.
+Or it is given an address (``--server``) of a server someone else started. Redis, the one
+baseline not written here, is a real ``redis-server`` started by :mod:`redisproc`.
 """
 
 from __future__ import annotations
@@ -20,17 +21,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from redisproc import RedisNotFound, RedisServer
+
 from . import procstat
+from .orders import Dialect
 
 REPO = Path(__file__).resolve().parent.parent
 _READY = re.compile(r"^listening on (\S+):(\d+)\s*$", re.MULTILINE)
 
 #: name -> (module run with ``python -m``, dialect its clients speak)
-KINDS: dict[str, tuple[str, str]] = {
-    "reference": ("reference.server", "chatwire"),
-    "naive": ("bench.baselines.naive", "line"),
-    "raw": ("bench.baselines.raw", "raw"),
+KINDS: dict[str, tuple[str, Dialect]] = {
+    "reference": ("reference.server", Dialect.CHATWIRE),
+    "naive": ("bench.baselines.naive", Dialect.LINE),
+    "raw": ("bench.baselines.raw", Dialect.RAW),
+    "redis": ("redis-server", Dialect.REDIS),
 }
+#: Redis by default refuses clients beyond 10,000; the connection scenario climbs to 15,000.
+REDIS_MAX_CLIENTS = 20_000
 
 
 class ServerError(RuntimeError):
@@ -65,12 +72,13 @@ class OutputReader:
 @dataclass
 class Server:
     name: str
-    dialect: str
+    dialect: Dialect
     host: str
     port: int
     pid: int | None
     process: subprocess.Popen[bytes] | None = None
     output: OutputReader | None = field(default=None, repr=False)
+    redis: RedisServer | None = field(default=None, repr=False)
 
     def sample(self) -> procstat.ProcSample | None:
         return procstat.sample(self.pid) if self.pid else None
@@ -78,11 +86,22 @@ class Server:
     def alive(self) -> bool:
         return self.process is None or self.process.poll() is None
 
+    def pids(self) -> list[int]:
+        """The processes that make up this server (CPU figures sum them)."""
+        return [self.pid] if self.pid is not None else []
+
+    def address_for(self, worker: int) -> tuple[str, int]:
+        """Where load worker ``worker`` connects its clients (a cluster spreads them)."""
+        return self.host, self.port
+
     def log_tail(self, lines: int = 5) -> str:
         return self.output.tail(lines) if self.output is not None else ""
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL if it will not go; the exit code (None if not ours)."""
+        if self.redis is not None:
+            self.redis.close()
+            return 0
         if self.process is None:
             return None
         if self.process.poll() is None:
@@ -121,11 +140,13 @@ def attach(text: str, pid: int | None) -> Server:
     except OSError as exc:
         raise ServerError(f"nothing answers on {host}:{port}: {exc.strerror or exc}") from None
     found = pid if pid is not None else procstat.listener_pid(port)
-    return Server("server", "chatwire", host, port, found)
+    return Server("server", Dialect.CHATWIRE, host, port, found)
 
 
 def start(name: str, args: list[str] | None = None, timeout: float = 60.0) -> Server:
     """Start server ``name`` (see :data:`KINDS`) on a free loopback port and wait for it."""
+    if name == "redis":
+        return _start_redis(timeout)
     module, dialect = KINDS[name]
     command = [sys.executable, "-m", module, "--port", "0", *(args or [])]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -149,3 +170,19 @@ def start(name: str, args: list[str] | None = None, timeout: float = 60.0) -> Se
         raise ServerError(f"{name} server exited with {process.returncode}: {output.tail()}")
     server.stop()
     raise ServerError(f"{name} server printed no 'listening on' line within {timeout:.0f} s")
+
+
+def _start_redis(timeout: float) -> Server:
+    try:
+        redis = RedisServer().start(timeout=timeout)
+    except (RedisNotFound, RuntimeError) as exc:
+        raise ServerError(f"redis: {exc}") from None
+    assert redis.port is not None
+    try:
+        with socket.create_connection((redis.host, redis.port), timeout=5) as conn:
+            conn.sendall(b"CONFIG SET maxclients %d\r\n" % REDIS_MAX_CLIENTS)
+            conn.recv(256)  # +OK, or an error if the fd limit is lower: keep the default
+    except OSError as exc:
+        redis.close()
+        raise ServerError(f"redis did not answer: {exc}") from None
+    return Server("redis", Dialect.REDIS, redis.host, redis.port, redis.pid, redis=redis)

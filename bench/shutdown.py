@@ -23,9 +23,9 @@ from typing import Any
 
 from . import capacity, harness, metrics
 from .burstload import WatchOrder
-from .context import Context, failed_server, frozen, spread
+from .context import Context, connect_failed, failed_server, frozen, spread
 from .harness import Layout
-from .orders import RECEIVER, ClientSpec
+from .orders import ClientSpec, Role
 from .procstat import ProcSample
 from .servers import Server, ServerError
 
@@ -40,6 +40,10 @@ def run(ctx: Context) -> None:
             params = {"clients": n}
             if target.kind is None:
                 why = f"skipped: the bench did not start {target.address}, so it sends no SIGTERM"
+                ctx.record("shutdown", "SIGTERM", params, target.name, {"status": why})
+                continue
+            if target.kind == "redis":  # it tells its clients nothing: nothing to compare
+                why = "skipped: Redis sends no shutdown notice"
                 ctx.record("shutdown", "SIGTERM", params, target.name, {"status": why})
                 continue
             short = capacity.problem(n, ctx.pool.size)
@@ -60,18 +64,21 @@ def run(ctx: Context) -> None:
 def _shutdown(ctx: Context, server: Server, n: int) -> dict[str, Any]:
     assert server.process is not None
     tag = ctx.unique("q")
-    specs = [ClientSpec(f"{tag}c{i}", RECEIVER) for i in range(n)]
+    specs = [ClientSpec(f"{tag}c{i}", Role.RECEIVER) for i in range(n)]
     clients = frozen(spread(specs, list(range(ctx.pool.size))))
     layout = Layout("lobby", False, clients, ctx.preset.payload)
+    ctx.progress.phase(f"connecting {n} clients to {server.name}")
     joined = harness.connect(ctx.pool, server, layout, ctx.preset.connect_timeout)
     if not joined["ok"]:
-        return {"status": "connect failed: " + "; ".join(sorted(joined["failures"]))}
+        return {"status": connect_failed(joined)}
     if not server.alive():
         return {"status": f"server died before SIGTERM: {server.log_tail()}"}
     held = server.sample()
+    ctx.progress.phase(f"waiting for {server.name} to exit after SIGTERM")
     exit_figures = _terminate(server.process, ctx.preset.shutdown_wait_s, held)
     signal_ns = exit_figures.pop("signal_ns")
     watch = {w: ("watch-close", WatchOrder(signal_ns, WATCH_S)) for w in clients}
+    ctx.progress.phase("watching the clients see the close")
     seen = list(ctx.pool.ask(watch, WATCH_S + 30).values())
     figures = _tally(seen)
     figures.update(exit_figures)

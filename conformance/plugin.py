@@ -94,7 +94,12 @@ class RunState:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("chatwire", "chatwire/1 conformance")
-    g.addoption("--server", help="HOST:PORT of the chatwire/1 server under test")
+    g.addoption(
+        "--server",
+        action="append",
+        default=[],
+        help="HOST:PORT of the server under test; repeated: the nodes of one cluster",
+    )
     g.addoption("--clients", type=int, default=50, help="clients in concurrent scenarios")
     g.addoption("--timeout-scale", type=float, default=1.0, help="multiply every deadline")
     g.addoption("--seed", type=int, default=None, help="seed for randomised scenarios")
@@ -104,7 +109,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--strict-should", action="store_true", help="SHOULD misses fail the run")
     g.addoption("--json", dest="cw_json", help="write the JSON report to this file")
     g.addoption("--list-cases", action="store_true", help="list cases and their requirements")
-    g.addoption("--launched", default=None, help=argparse_hidden())
+    g.addoption("--launched", action="append", default=[], help=argparse_hidden())
     g.addoption("--no-preflight", action="store_true", help="skip the preflight probe")
     g.addoption(
         "--late-pongs",
@@ -115,8 +120,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption(
         "--launched-pid",
         type=int,
-        default=None,
-        help="(set by python -m conformance --launch) lets the last case stop the server",
+        action="append",
+        default=[],
+        help="(set by python -m conformance --launch) lets the last cases stop the servers",
     )
 
 
@@ -127,14 +133,14 @@ def argparse_hidden() -> str:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): PROTOCOL.md requirement IDs")
     seed = config.getoption("--seed")
-    server = config.getoption("--server")
     try:
-        address = parse_address(server) if server else None
+        addresses = [parse_address(s) for s in config.getoption("--server")]
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     options = RunOptions(
-        server=address,
-        launch=config.getoption("--launched"),
+        server=addresses[0] if addresses else None,
+        servers=addresses,
+        launch=" ; ".join(config.getoption("--launched")) or None,
         clients=config.getoption("--clients"),
         timeout_scale=config.getoption("--timeout-scale"),
         seed=seed if seed is not None else random.SystemRandom().randrange(1, 2**31),
@@ -201,9 +207,11 @@ def pytest_collection_modifyitems(
     # Time-limit cases read off the background probes: run them last, when most time has passed.
     # The shutdown case stops the server, so it comes after everything else.
     # With --repeat, the background cases run grouped by run, each run on its own probes.
+    # A case that stops a cluster node comes after the rest, before the shutdown case.
     keep.sort(
         key=lambda i: (
             "server_pid" in getattr(i, "fixturenames", ()),
+            "node_pids" in getattr(i, "fixturenames", ()),
             "background" in getattr(i, "fixturenames", ()),
             _run_index(i) if "background" in getattr(i, "fixturenames", ()) else 0,
         )
@@ -279,8 +287,23 @@ def background(request: pytest.FixtureRequest, cw_run: int) -> Background:
 @pytest.fixture
 def server_pid(request: pytest.FixtureRequest) -> int | None:
     """The PID of a server this run launched (and may therefore stop), else None."""
-    pid: int | None = request.config.getoption("--launched-pid")
-    return pid
+    pids: list[int] = request.config.getoption("--launched-pid")
+    return pids[0] if pids else None
+
+
+@pytest.fixture
+def server_pids(request: pytest.FixtureRequest) -> list[int]:
+    """The PIDs of every server (cluster node) this run launched, in --server order."""
+    pids: list[int] = request.config.getoption("--launched-pid")
+    return pids
+
+
+@pytest.fixture
+def node_pids(request: pytest.FixtureRequest) -> list[int]:
+    """Like ``server_pids``, for cases that kill a node mid-run (they run before the
+    shutdown case, after the rest)."""
+    pids: list[int] = request.config.getoption("--launched-pid")
+    return pids
 
 
 @pytest.fixture

@@ -1,13 +1,18 @@
 """How a session ends, as a value: built wherever the end is decided (a request, a timer, the
-socket), acted on in one place (``Session.finish``)."""
+socket), acted on in one place (``Session.finish``).
+
+Every fatal error reaches the wire through :func:`from_error`: code that finds a fault raises
+a typed :class:`~spec.errors.ProtocolError` (or names a code with :func:`fatal`), and only
+here does it become ERROR bytes (with :func:`spec.codec.error_frame_for`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spec.codec import encode
+from spec.codec import error_frame_for
 from spec.constants import ErrorCode, LeaveReason
-from spec.events import Error
+from spec.errors import ProtocolError, SessionEnded
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,5 +28,10 @@ class Ending:
     detail: str = ""
 
 
+def from_error(exc: ProtocolError, reason: LeaveReason = LeaveReason.ERROR) -> Ending:
+    """The one place a fatal error becomes the ERROR frame a session ends with (§11.1-§11.3)."""
+    return Ending(reason, error_frame_for(exc), detail=repr(exc))
+
+
 def fatal(code: ErrorCode, text: str, in_reply_to: int = 0) -> Ending:
-    return Ending(LeaveReason.ERROR, encode(Error(code, text, in_reply_to)), detail=text)
+    return from_error(SessionEnded(text, code, in_reply_to))

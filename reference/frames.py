@@ -38,6 +38,25 @@ def ack(room8: bytes, seq: int) -> bytes:
     return _HEADER.pack(len(room8) + 9, FrameType.ACK) + room8 + _U64.pack(seq)
 
 
+def delivers(room8: bytes, first_seq: int, sender8: bytes, texts16: Sequence[bytes]) -> list[bytes]:
+    """The DELIVERs of a batch of messages to one room, seqs counting up from ``first_seq``:
+    the same bytes as :func:`deliver` for each, with the per-batch parts built once."""
+    header, seq_bytes = _HEADER.pack, _U64.pack
+    fixed = len(room8) + 8 + len(sender8) + 1
+    kind = FrameType.DELIVER
+    return [
+        b"".join((header(fixed + len(text16), kind), room8, seq_bytes(seq), sender8, text16))
+        for seq, text16 in enumerate(texts16, first_seq)
+    ]
+
+
+def acks(room8: bytes, first_seq: int, count: int) -> list[bytes]:
+    """The ACKs of a batch: :func:`ack` for ``count`` seqs from ``first_seq``."""
+    head = _HEADER.pack(len(room8) + 9, FrameType.ACK) + room8
+    seq_bytes = _U64.pack
+    return [head + seq_bytes(seq) for seq in range(first_seq, first_seq + count)]
+
+
 def whisper(sender8: bytes, text: str) -> bytes:
     return frame(FrameType.WHISPER, sender8 + str16(text))
 
@@ -93,7 +112,9 @@ def _split(items: Sequence[bytes], room_for_items: int) -> list[Sequence[bytes]]
 
 __all__ = [
     "ack",
+    "acks",
     "deliver",
+    "delivers",
     "frame",
     "joined",
     "left",

@@ -1,9 +1,14 @@
-"""How a session handles its client's frames: state checks, decoding, every request.
+"""How a session handles its client's frames: every request, on the spec's state machine.
 
-A mixin of :class:`reference.session.Session`, kept apart so each module stays readable:
-the thread, timers and closing live in ``session.py``, the protocol's requests here.
-Runs of SENDs to one room are batched (one push per member per batch); the §12.3 holds on
-senders are here too.
+A base class of :class:`reference.session.Session`, kept apart so each module stays readable:
+the thread, timers and closing live in ``session.py``, the protocol's requests here. Which
+frame may come when, and what a fault in one is, is decided by ``spec.connection.Connection``
+(the judged step ``next_frame`` and ``decode``), never here. Faults are raised as typed
+errors and become the session's ERROR in one place (``ending.from_error``).
+
+Runs of SENDs are taken straight from the receive buffer (``Connection.next_sends``: no body
+or event object per message), checked, and fanned out to a room as one batch (one push per
+member per batch); the §12.3 holds on senders are here too.
 """
 
 from __future__ import annotations
@@ -11,18 +16,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Container
-from typing import TYPE_CHECKING, ClassVar
 
-from spec import fastpath
-from spec.codec import decode_body, encode, error_frame_for
-from spec.connection import RECEIVABLE, Role, State
+from spec.codec import error_frame
+from spec.connection import Connection, Role, State
 from spec.constants import KNOWN_CAPABILITIES, Capability, ErrorCode, FrameType, LeaveReason
-from spec.decoder import FrameSplitter
-from spec.errors import ProtocolError
+from spec.errors import ProtocolError, UnknownType
 from spec.events import (
     Bye,
     Direct,
-    Error,
+    Hello,
     Join,
     Leave,
     ListRooms,
@@ -32,14 +34,13 @@ from spec.events import (
     Welcome,
     Who,
 )
+from spec.fastpath import encode_pong
 from spec.names import fold, is_valid_nick, is_valid_room
 
-from .ending import Ending, fatal
-from .hub import Hub
+from .ending import Ending, from_error
+from .host import SessionConfig, SessionHost
+from .hubapi import Addressee, RoomHub
 from .outbox import Outbox
-
-if TYPE_CHECKING:
-    from .server import Server, ServerConfig
 
 log = logging.getLogger("reference.server")
 
@@ -47,18 +48,63 @@ log = logging.getLogger("reference.server")
 #: a member's pending output overshoots ``out_limit`` by a bounded amount (§12.3).
 BATCH_MESSAGES = 64
 BATCH_BYTES = 16384
+_SEND = int(FrameType.SEND)
+
+#: Room names as they come on the wire -> the room's key (§6.1 syntax, §5.2 folding), or None
+#: for a name that breaks the syntax. Shared by every session; bounded by clearing.
+_ROOM_KEYS: dict[bytes, str | None] = {}
+_ROOM_KEYS_MAX = 4096
+
+#: ERROR frames for non-fatal refusals, by (code, in_reply_to): built once, shared.
+_REFUSALS: dict[tuple[int, int], bytes] = {}
+
+
+def room_key(raw: bytes) -> str | None:
+    """The key of the room named by ``raw`` (valid UTF-8), or None if the name is invalid."""
+    key = _ROOM_KEYS.get(raw, "")
+    if key != "":
+        return key
+    name = raw.decode("utf-8")
+    key = fold(name) if is_valid_room(name) else None
+    if len(_ROOM_KEYS) >= _ROOM_KEYS_MAX:
+        _ROOM_KEYS.clear()
+    _ROOM_KEYS[raw] = key
+    return key
+
+
+def refusal(code: ErrorCode, in_reply_to: int) -> bytes:
+    """The ERROR frame of a non-fatal refusal (§11.2), its text the code's name."""
+    key = (code, in_reply_to)
+    frame = _REFUSALS.get(key)
+    if frame is None:
+        text = code.name.lower().replace("_", " ")
+        frame = _REFUSALS[key] = error_frame(code, text, in_reply_to)
+    return frame
+
+
+class _SendBatch:
+    """Accepted SENDs to one room not yet handed to the hub, and that room's members."""
+
+    __slots__ = ("members", "room", "size", "texts")
+
+    def __init__(self) -> None:
+        self.room = ""
+        self.members: Container[object] | None = None
+        self.texts: list[bytes] = []
+        self.size = 0
 
 
 class FrameHandling:
-    """Request handling for a session; the attributes are set up by Session. Slotted: one
-    per client, and each client should cost the server little memory (a subclass without
-    ``__slots__`` simply gets a ``__dict__`` back)."""
+    """Request handling for one client. Slotted: one per client, and each client should cost
+    the server little memory (a subclass without ``__slots__`` gets a ``__dict__`` back)."""
 
     __slots__ = (
         "config",
+        "conn",
         "echo",
         "hold_room",
         "hold_target",
+        "host",
         "hub",
         "last_frame",
         "nick",
@@ -66,30 +112,32 @@ class FrameHandling:
         "pinged",
         "quiet",
         "refilled",
-        "server",
-        "splitter",
-        "state",
         "tokens",
     )
 
-    server: Server
-    config: ServerConfig
-    hub: Hub
-    outbox: Outbox
-    splitter: FrameSplitter
-    state: State
-    nick: str
-    quiet: bool
-    echo: bool
-    last_frame: float
-    pinged: bool
-    tokens: float
-    refilled: float
-    hold_room: Container[object] | None
-    hold_target: FrameHandling | None
+    def __init__(self, host: SessionHost, outbox: Outbox) -> None:
+        self.host = host
+        self.config: SessionConfig = host.config
+        self.hub: RoomHub = host.hub
+        self.outbox = outbox
+        #: The spec's state machine; until WELCOME it limits frames to 65536 (§3.2).
+        self.conn = Connection(Role.SERVER)
+        self.nick = ""
+        self.quiet = False
+        self.echo = False
+        now = time.monotonic()
+        self.last_frame = now
+        self.pinged = False
+        self.tokens = float(self.config.effective_burst)
+        self.refilled = now
+        #: §12.3: the members of the room of the last accepted SEND, and the addressee of the
+        #: last accepted DIRECT if it was congested then.
+        self.hold_room: Container[object] | None = None
+        self.hold_target: Addressee | None = None
 
-    #: ERROR frames for non-fatal refusals, by (code, in_reply_to): built once, shared.
-    _errors: ClassVar[dict[tuple[int, int], bytes]] = {}
+    @property
+    def state(self) -> State:
+        return self.conn.state
 
     def push(self, data: bytes) -> None:
         self.outbox.push(data)
@@ -97,90 +145,101 @@ class FrameHandling:
     def shutdown_ending(self) -> Ending:
         """§11.5, §9.2: everyone gets SERVER_SHUTDOWN, so LEFT notices are skipped. One
         Ending for all (it is immutable): thousands of threads end at once at shutdown."""
-        return self.server.shutdown_ending
+        return self.host.shutdown_ending
 
     def process(self) -> Ending | None:
-        """Handle every whole frame buffered, in order (§8.5). A run of accepted SENDs to one
-        room goes to the hub as one batch: one push per member per batch, not per message."""
-        batch: list[bytes] = []
-        batch_room = ""
-        batch_bytes = 0
-        batch_cap = max(1, min(BATCH_BYTES, self.config.out_limit // 8))
+        """Handle every whole frame buffered, in order (§8.5)."""
+        conn = self.conn
+        batch = _SendBatch()
         handled = 0
         ending: Ending | None = None
-        while ending is None:
-            if self.server.closing:  # the SERVER_SHUTDOWN is queued: act on nothing more
-                ending = self.shutdown_ending()
-                break
-            try:
-                frame = self.splitter.next_frame()
-            except ProtocolError as exc:  # length 0 or over the limit: the stream is lost
-                ending = self.protocol_error(exc, 0)
-                break
-            if frame is None:
-                break
-            handled += 1
-            ftype, body = frame
-            if ftype == FrameType.SEND and self.state is State.REGISTERED:
-                try:
-                    room, text16, refusal = self.check_send(body)
-                except ProtocolError as exc:
-                    ending = self.protocol_error(exc, ftype)
-                    break
-                if batch and (
-                    refusal is not None
-                    or room != batch_room
-                    or len(batch) >= BATCH_MESSAGES
-                    or batch_bytes >= batch_cap
+        looked = 0
+        try:
+            while ending is None:
+                # Shutdown: act on nothing more. A busy thread also looks at the stop pipe
+                # itself every few dozen frames (see ``Session.serve``).
+                if self.host.closing or (
+                    handled - looked >= 64 and (looked := handled) and self.host.stop_requested()
                 ):
-                    self.send_batch(batch_room, batch)
-                    batch, batch_bytes = [], 0
-                if refusal is not None:
-                    self.respect_holds()
-                    self.push(self.error_frame(refusal, ftype))
-                else:
-                    batch_room = room
-                    batch.append(text16)
-                    batch_bytes += len(text16)
-                continue
-            if batch:
-                self.send_batch(batch_room, batch)
-                batch, batch_bytes = [], 0
-            self.respect_holds()
-            ending = self.dispatch(ftype, body)
-        if batch:
-            self.send_batch(batch_room, batch)
+                    ending = self.shutdown_ending()
+                    break
+                run = conn.next_sends(BATCH_MESSAGES)
+                if run:
+                    handled += len(run)
+                    self.take_sends(run, batch)
+                    if conn.buffered:
+                        continue
+                    break
+                try:
+                    frame = conn.next_frame()
+                except UnknownType as exc:  # §15.1: answered, skipped, the session goes on
+                    handled += 1
+                    self.flush_sends(batch)
+                    self.push(refusal(exc.code, exc.in_reply_to))
+                    continue
+                if frame is None:
+                    break
+                handled += 1
+                self.flush_sends(batch)
+                self.respect_holds()
+                ending = self.dispatch(*frame)
+        except ProtocolError as exc:  # a fatal fault in the stream or a frame (§14)
+            ending = from_error(exc)
+        self.flush_sends(batch)  # what was accepted before a fault still goes out first
         if handled:  # after any hold: time held is not silence (§10.2 KEEP-7)
             self.last_frame = time.monotonic()
             self.pinged = False
         return ending
 
-    def check_send(self, body: bytes) -> tuple[str, bytes, ErrorCode | None]:
-        """Decode a SEND (a fatal error raises), then its checks in the order of §7.1 MSG-1:
-        room syntax, membership, text length, flood limit (which alone takes a token)."""
-        event = decode_body(FrameType.SEND, body)
-        assert isinstance(event, Send)
-        text16 = body[1 + body[0] :]  # the exact str16 bytes, validated by decode_body
-        room = fold(event.room)
-        if not is_valid_room(event.room):
-            return room, text16, ErrorCode.ROOM_INVALID
-        if room not in self.hub.rooms_of(self):
-            return room, text16, ErrorCode.NOT_IN_ROOM
-        if len(text16) - 2 > self.config.max_text:
-            return room, text16, ErrorCode.TEXT_TOO_LONG
-        if not self.take_token():
-            return room, text16, ErrorCode.RATE_LIMITED
-        return room, text16, None
+    def take_sends(self, run: list[tuple[bytes, bytes]], batch: _SendBatch) -> None:
+        """Each SEND's checks in the order of §7.1 MSG-1: room syntax, membership, text
+        length, flood limit (which alone takes a token); accepted ones join the batch."""
+        rooms = self.hub.rooms_of(self)
+        max_text = self.config.max_text
+        limited = self.config.rate > 0
+        cap = max(1, min(BATCH_BYTES, self.config.out_limit // 8))
+        for room8, text16 in run:
+            key = room_key(room8)
+            if key is None:
+                code = ErrorCode.ROOM_INVALID
+            elif key not in rooms:
+                code = ErrorCode.NOT_IN_ROOM
+            elif len(text16) - 2 > max_text:
+                code = ErrorCode.TEXT_TOO_LONG
+            elif limited and not self.take_token():
+                code = ErrorCode.RATE_LIMITED
+            else:
+                texts = batch.texts
+                if texts and (
+                    key != batch.room or len(texts) >= BATCH_MESSAGES or batch.size >= cap
+                ):
+                    self.flush_sends(batch)
+                    texts = batch.texts
+                batch.room = key
+                batch.members = rooms[key].members
+                texts.append(text16)
+                batch.size += len(text16)
+                continue
+            self.flush_sends(batch)
+            self.respect_holds()
+            self.push(refusal(code, _SEND))
 
-    def send_batch(self, room: str, texts16: list[bytes]) -> None:
+    def flush_sends(self, batch: _SendBatch) -> None:
+        if batch.texts:
+            self.send_batch(batch.room, batch.texts, batch.members)
+            batch.texts = []
+            batch.size = 0
+
+    def send_batch(
+        self, room: str, texts16: list[bytes], members: Container[object] | None
+    ) -> None:
         """Accept a batch of checked SENDs to one room, then hold (§12.3 SLOW-3)."""
         self.respect_holds()
         code = self.hub.send(self, room, texts16)
         if code is not None:  # only if a subclass's checks let a bad one through
-            self.push(self.error_frame(code, FrameType.SEND) * len(texts16))
+            self.push(refusal(code, _SEND) * len(texts16))
             return
-        joined = self.hub.rooms_of(self).get(room)
-        self.hold_room = joined.members if joined is not None else None
+        self.hold_room = members
         self.respect_holds()
 
     def respect_holds(self) -> None:
@@ -188,7 +247,7 @@ class FrameHandling:
         accepted SEND (SLOW-3), or the congested addressee of its last DIRECT (SLOW-4), is
         congested: at most until the watchdog cuts them (plus a margin, should it run late).
         Costs one test when nothing anywhere is congested."""
-        congestion = self.server.congestion
+        congestion = self.host.congestion
         if not congestion.congested:
             return
         members, target = self.hold_room, self.hold_target
@@ -200,12 +259,18 @@ class FrameHandling:
 
         if not blocked():
             return
+        self.host.flusher.write_behind_now()  # what this thread owes others goes out first
         deadline = time.monotonic() + 2 * self.config.slow_timeout + 1.0
-        if not congestion.wait_while(blocked, deadline, self.aborting) and not self.aborting():
+        self.host.turns.release()  # a held sender lets others run meanwhile (SLOW-5)
+        try:
+            held = congestion.wait_while(blocked, deadline, self.aborting)
+        finally:
+            self.host.turns.acquire()
+        if not held and not self.aborting():
             log.warning("%r: held back past the slow-consumer deadline", self)
 
     def aborting(self) -> bool:
-        return self.server.closing or self.outbox.failed is not None
+        return self.host.closing or self.outbox.failed is not None
 
     def take_token(self) -> bool:
         """§13: token bucket over SEND and DIRECT; always true when the limit is off."""
@@ -221,87 +286,54 @@ class FrameHandling:
         return False
 
     def error_frame(self, code: ErrorCode, in_reply_to: int) -> bytes:
-        key = (code, in_reply_to)
-        frame = self._errors.get(key)
-        if frame is None:
-            text = code.name.lower().replace("_", " ")
-            frame = self._errors[key] = encode(Error(code, text, in_reply_to))
-        return frame
+        return refusal(code, in_reply_to)
 
     def dispatch(self, ftype: int, body: bytes) -> Ending | None:
-        """Every frame but a registered client's SEND: state checks (§4.4, §15.1), decoding
-        (fatal errors), then the handler."""
-        try:
-            known = FrameType(ftype)
-        except ValueError:
-            if self.state is State.REGISTERED:
-                self.push(self.error_frame(ErrorCode.UNKNOWN_TYPE, ftype))
-                return None
-            return fatal(ErrorCode.PROTOCOL_VIOLATION, f"type 0x{ftype:02X} before HELLO", ftype)
-        if known not in RECEIVABLE[(Role.SERVER, self.state)]:
-            return fatal(ErrorCode.PROTOCOL_VIOLATION, self.violation(known), ftype)
-        if known is FrameType.HELLO:
-            return self.on_hello(body)
-        try:
-            event = decode_body(ftype, body)
-        except ProtocolError as exc:
-            return self.protocol_error(exc, ftype)
-        if isinstance(event, Send):  # only reached if a subclass routes SEND here
-            room, text16, refusal = self.check_send(body)
-            if refusal is None:
-                self.send_batch(room, [text16])
-            else:
-                self.push(self.error_frame(refusal, ftype))
-            return None
-        if isinstance(event, Join):
-            self.answer(self.hub.join(self, event.room), ftype)
-        elif isinstance(event, Leave):
-            self.answer(self.hub.leave(self, event.room), ftype)
-        elif isinstance(event, Who):
-            self.answer(self.hub.who(self, event.room), ftype)
-        elif isinstance(event, ListRooms):
-            self.hub.list_rooms(self)
-        elif isinstance(event, Direct):
-            self.on_direct(event)
-        elif isinstance(event, Ping):
-            self.push(encode(Pong(event.token)))
-        elif isinstance(event, Bye):
-            return self.on_bye(event)
+        """A frame the state machine let through (any but a run of good SENDs): its event
+        (a fault in the body raises), then its handler."""
+        event = self.conn.decode(ftype, body)
+        match event:
+            case Hello():
+                return self.on_hello(event)
+            case Send():  # only if the run scanner left a SEND that decodes (never, proven)
+                batch = _SendBatch()
+                self.take_sends([(event.room.encode(), body[1 + body[0] :])], batch)
+                self.flush_sends(batch)
+            case Join():
+                self.answer(self.hub.join(self, event.room), ftype)
+            case Leave():
+                self.answer(self.hub.leave(self, event.room), ftype)
+            case Who():
+                self.answer(self.hub.who(self, event.room), ftype)
+            case ListRooms():
+                self.hub.list_rooms(self)
+            case Direct():
+                self.on_direct(event)
+            case Ping():
+                self.hub.sync(self)  # §8.5 ORD-10: after what others' answered requests caused
+                self.push(encode_pong(Pong(event.token)))
+            case Bye():
+                return self.on_bye(event)
         return None  # PONG: activity only
-
-    def protocol_error(self, exc: ProtocolError, in_reply_to: int) -> Ending:
-        """The one place a decoding error becomes its (fatal) ERROR frame (§14)."""
-        return Ending(LeaveReason.ERROR, error_frame_for(exc, in_reply_to), detail=repr(exc))
-
-    def violation(self, known: FrameType) -> str:
-        if self.state is not State.REGISTERED:
-            return f"{known.name} before HELLO"
-        if known is FrameType.HELLO:
-            return "second HELLO after registration"
-        return f"{known.name} is sent by servers, not clients"
 
     def answer(self, code: ErrorCode | None, ftype: int) -> None:
         if code is not None:
-            self.push(self.error_frame(code, ftype))
+            self.push(refusal(code, ftype))
 
-    def on_hello(self, body: bytes) -> Ending | None:
-        try:  # magic, then version before the rest (§4.1 HS-2), then the other fields
-            hello = fastpath.decode_hello(body)
-        except ProtocolError as exc:
-            return self.protocol_error(exc, FrameType.HELLO)
+    def on_hello(self, hello: Hello) -> Ending | None:
         if not is_valid_nick(hello.nick):
-            self.push(self.error_frame(ErrorCode.NICK_INVALID, FrameType.HELLO))
+            self.push(refusal(ErrorCode.NICK_INVALID, FrameType.HELLO))
             return None
         caps = hello.caps & int(KNOWN_CAPABILITIES)
         self.nick = hello.nick
         self.quiet = bool(caps & Capability.QUIET)
         self.echo = bool(caps & Capability.ECHO)
-        if not self.hub.register(self, fastpath.encode_welcome(self.welcome(caps))):
+        welcome = self.welcome(caps)
+        if not self.hub.register(self, self.conn.prepare(welcome)):
             self.nick, self.quiet, self.echo = "", False, False
-            self.push(self.error_frame(ErrorCode.NICK_IN_USE, FrameType.HELLO))
+            self.push(refusal(ErrorCode.NICK_IN_USE, FrameType.HELLO))
             return None
-        self.state = State.REGISTERED
-        self.splitter.max_frame = self.config.max_frame  # §3.2 FRAME-7
+        self.conn.sent(welcome)  # registered; frames limited to max_frame now (§3.2 FRAME-7)
         self.tokens, self.refilled = float(self.config.effective_burst), time.monotonic()
         log.info("registered %r", self)
         return None
@@ -337,9 +369,9 @@ class FrameHandling:
         elif self.hub.direct(self, event.nick, event.text) is None:
             code = ErrorCode.NO_SUCH_NICK  # gone in the meantime
         if code is not None:
-            self.push(self.error_frame(code, FrameType.DIRECT))
+            self.push(refusal(code, FrameType.DIRECT))
             return
-        if isinstance(target, FrameHandling):  # SLOW-4: hold only behind a congested one
+        if isinstance(target, Addressee):  # SLOW-4: hold only behind a congested one
             self.hold_target = target if target.outbox.congested else None
             self.respect_holds()
 

@@ -169,30 +169,36 @@ class Hub:
         bytes to every other member, and the ACKs (each followed by its DELIVER under ECHO)
         to the sender. Batching several messages makes one push per member per batch.
         """
-        if not is_valid_room(name):
-            return ErrorCode.ROOM_INVALID
-        room = self._joined.get(member, {}).get(fold(name))
+        mine = self._joined.get(member, {})
+        room = mine.get(name)  # ``name`` is most often the key already (folded and valid)
         if room is None:
-            return ErrorCode.NOT_IN_ROOM
+            if not is_valid_room(name):
+                return ErrorCode.ROOM_INVALID
+            room = mine.get(fold(name))
+            if room is None:
+                return ErrorCode.NOT_IN_ROOM
         room8 = room.name8
         with room.lock:
-            sender8 = room.members[member]
-            seq = room.seq
-            delivers = []
-            answers = []
-            for text16 in texts16:
-                seq += 1
-                one = frames.deliver(room8, seq, sender8, text16)
-                delivers.append(one)
-                answers.append(frames.ack(room8, seq))
+            first = room.seq + 1
+            if len(texts16) == 1:  # most sends, at light load: no lists to build
+                room.seq = first
+                data = frames.deliver(room8, first, room.members[member], texts16[0])
+                answer = frames.ack(room8, first)
                 if member.echo:
-                    answers.append(one)
-            room.seq = seq
-            data = delivers[0] if len(delivers) == 1 else b"".join(delivers)
+                    answer += data
+            else:
+                room.seq += len(texts16)
+                delivers = frames.delivers(room8, first, room.members[member], texts16)
+                acks = frames.acks(room8, first, len(texts16))
+                data = b"".join(delivers)
+                if member.echo:
+                    answer = b"".join(a + d for a, d in zip(acks, delivers, strict=True))
+                else:
+                    answer = b"".join(acks)
             for other in room.members:
                 if other is not member:
                     other.push(data)
-            member.push(b"".join(answers))
+            member.push(answer)
         return None
 
     def direct(self, member: Member, nick: str, text: str) -> Member | None:
@@ -204,6 +210,9 @@ class Hub:
         target.push(frames.whisper(frames.str8(member.nick), text))
         member.push(frames.ack(b"\x00", 0))
         return target
+
+    def sync(self, member: Member) -> None:
+        """Nothing to wait for: every frame a request causes is produced before its answer."""
 
     # -- internals ----------------------------------------------------------------------
 

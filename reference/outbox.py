@@ -23,10 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Container
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .flusher import Flusher
+from typing import Protocol
 
 log = logging.getLogger("reference.server")
 
@@ -73,8 +70,27 @@ class Congestion:
             self.cond.notify_all()
 
 
+class Scheduler(Protocol):
+    """What an outbox needs of the flusher that writes it (``reference.flusher.Flusher``)."""
+
+    @property
+    def congestion(self) -> Congestion: ...
+
+    def schedule(self, outbox: Outbox) -> None:
+        """Write ``outbox`` in the next round (it has bytes queued and none in flight)."""
+
+    def unregister(self, outbox: Outbox, closing: bool = False) -> None:
+        """Forget ``outbox``: it is sealed and its socket no longer written."""
+
+    def poke(self) -> None:
+        """Wake the flusher thread now (its watchdog has a new deadline to keep)."""
+
+
 class Outbox:
     """One client's pending output. ``push`` may be called from any thread.
+
+    Two sides: the session and the hub push (``push``, ``push_final``, ``wait_flushed``,
+    ``seal``); the flusher thread alone calls ``write_queued``, ``writable`` and ``cut``.
 
     Slotted and lean (a list, a lock, a condition made only when someone waits): there is one
     per client, and the reference server aims at 15,000 clients in 20 KB each."""
@@ -86,6 +102,7 @@ class Outbox:
         "_final",
         "_flusher",
         "_lock",
+        "_room_seen",
         "_scheduled",
         "_sealed",
         "_waiters",
@@ -100,7 +117,7 @@ class Outbox:
         "sock",
     )
 
-    def __init__(self, sock: socket.socket, flusher: Flusher, limit: int, owner: object) -> None:
+    def __init__(self, sock: socket.socket, flusher: Scheduler, limit: int, owner: object) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.owner = owner
@@ -113,6 +130,7 @@ class Outbox:
         self._scheduled = False  # the flusher owes this outbox a write (queued or blocked)
         self._blocked = False  # the socket was full: wait for EPOLLOUT
         self._writing = False
+        self._room_seen = False  # EPOLLOUT came during a write in flight
         self._sealed = False  # no more writes: the session owns the socket again
         self._final = False  # the last frame is queued: push() drops anything more
         self._waiters = 0
@@ -132,27 +150,41 @@ class Outbox:
                 return
             self._chunks.append(data)
             self.pending += len(data)
-            if self.pending > self.limit and self.congested_since is None:
+            newly_congested = self.pending > self.limit and self.congested_since is None
+            if newly_congested:
                 self.congested_since = time.monotonic()
                 self._flusher.congestion.mark(self)
-            if self._scheduled:
-                return
+            schedule = not self._scheduled
             self._scheduled = True
-        self._flusher.schedule(self)
+        if schedule:
+            self._flusher.schedule(self)
+        if newly_congested:  # the watchdog's clock starts now: the flusher must know (§12.2)
+            self._flusher.poke()
 
-    def push_final(self, data: bytes) -> None:
+    def push_final(self, data: bytes, drop_backlog: bool = False) -> None:
         """Queue the last frame (a fatal ERROR, §11.2): nothing is queued after it, and the
-        flusher shuts the sending direction down once it is written. Idempotent."""
+        flusher shuts the sending direction down once it is written. Idempotent.
+
+        ``drop_backlog``: the frame goes right after the one now going out, and whatever was
+        queued behind that is dropped (at shutdown, so that a client that cannot read its
+        backlog by the deadline still gets the ERROR)."""
         with self._lock:
             if self._final or self.failed:
                 return
+            if drop_backlog and self._chunks:
+                head = self._chunks[0]  # a memoryview: a chunk cut short, its frames half out
+                keep: list[bytes | memoryview] = [head] if isinstance(head, memoryview) else []
+                self.pending -= sum(map(len, self._chunks)) - sum(map(len, keep))
+                self._chunks = keep
             self._chunks.append(data)
             self.pending += len(data)
             self._final = True
-            if self._scheduled:
-                return
-            self._scheduled = True
-        self._flusher.schedule(self)
+            relieved = self.congested_since is not None and self.pending <= self.limit
+            scheduled, self._scheduled = self._scheduled, True
+        if relieved:
+            self._uncongest()
+        if not scheduled:
+            self._flusher.schedule(self)
 
     def _wait(self, done: Callable[[], bool], deadline: float | None) -> bool:
         """With the lock held: wait until ``done()``; False if the deadline passed."""
@@ -196,10 +228,12 @@ class Outbox:
         if self._waiters and self._cond is not None:
             self._cond.notify_all()
 
-    # -- flusher side -------------------------------------------------------------------
+    # -- flusher side: called by the flusher thread only ---------------------------------
 
-    def _flush(self) -> bool:
-        """Write everything queued in one call. True if more was queued meanwhile."""
+    def write_queued(self) -> bool:
+        """Write everything queued in one call. True if more was queued meanwhile (schedule
+        again); False once the queue is empty, the socket is full (wait for
+        :meth:`writable`), or output has stopped."""
         with self._lock:
             if self._sealed or self.failed or not self._chunks:
                 self._scheduled = False
@@ -208,6 +242,7 @@ class Outbox:
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             self._chunks = []
             self._writing = True
+            self._room_seen = False
             last = self._final
         try:  # the last frame: FIN follows at once, so let it leave in the same segment
             written = self.sock.send(data, socket.MSG_MORE) if last else os.write(self.fd, data)
@@ -225,8 +260,10 @@ class Outbox:
             else:
                 self.pending -= written
                 if written < len(data):
-                    self._chunks.insert(0, memoryview(data)[written:])
-                    self._blocked = True
+                    self._chunks[:0] = _unsent(chunks, written)
+                    # Wait for EPOLLOUT, unless it came while we wrote (a handler thread
+                    # writing behind): then it will not come again, so write once more.
+                    self._blocked = not self._room_seen
                 elif not self._chunks:
                     self._scheduled = False
                     if self._final:  # the fatal ERROR is out: FIN now (§11.3)
@@ -239,19 +276,24 @@ class Outbox:
             self._uncongest()
         return again
 
-    def _writable(self) -> bool:
+    def writable(self) -> bool:
         """EPOLLOUT fired: True if a blocked write should be retried."""
         with self._lock:
+            if self._writing:  # another thread's write is in flight: it retries (see above)
+                self._room_seen = True
+                return False
             if not self._blocked:
                 return False
             self._blocked = False
             return True
 
-    def _cut(self, farewell: bytes) -> None:
+    def cut(self, farewell: bytes) -> None:
         """§12.2: a best-effort ERROR (no waiting for it), then shut the socket so the
         session's reader wakes up and ends the session."""
         with self._lock:
-            if self._sealed or self.failed:
+            if self._sealed or self.failed or self._final:
+                # A fatal ERROR is queued already: it is the last frame (ERR-4), and the
+                # session's own close (or shutdown's linger) has its own deadline.
                 return
             self.failed = "cut"
             self._chunks.append(farewell)
@@ -272,3 +314,15 @@ class Outbox:
             self.congested_since = None
             self.relieved_at = time.monotonic()
         self._flusher.congestion.clear(self)
+
+
+def _unsent(chunks: list[bytes | memoryview], written: int) -> list[bytes | memoryview]:
+    """What is left of ``chunks`` once their first ``written`` bytes went out. Only the first
+    piece can be a chunk cut short (a memoryview), every other one is as pushed: whole
+    frames, so the backlog can be dropped without cutting a frame (``push_final``)."""
+    for index, chunk in enumerate(chunks):
+        if written < len(chunk):
+            rest = chunks[index + 1 :]
+            return [memoryview(chunk)[written:], *rest] if written else chunks[index:]
+        written -= len(chunk)
+    return []

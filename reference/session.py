@@ -10,27 +10,27 @@ build deliberately broken variants.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import socket
 import time
-from collections.abc import Container
-from typing import TYPE_CHECKING
 
-from spec.codec import encode
 from spec.connection import State
-from spec.constants import DEFAULT_MAX_FRAME, ErrorCode, LeaveReason
-from spec.decoder import FrameSplitter
+from spec.constants import ErrorCode, LeaveReason
+from spec.errors import SessionEnded
 from spec.events import Ping
+from spec.fastpath import encode_ping
 
-from .ending import Ending, fatal
+from .ending import Ending, fatal, from_error
 from .handling import FrameHandling
+from .host import SessionHost
+from .hubapi import HubUnavailable
 from .outbox import Outbox
 
-if TYPE_CHECKING:
-    from .server import Server
-
 __all__ = ["Ending", "Session", "fatal"]
+
+_INTERNAL = ErrorCode.INTERNAL_ERROR
 
 log = logging.getLogger("reference.server")
 
@@ -43,29 +43,13 @@ class Session(FrameHandling):
 
     __slots__ = ("peer", "sock", "started", "wake_fd")
 
-    def __init__(self, server: Server, sock: socket.socket, peer: str) -> None:
-        self.server = server
-        self.config = server.config
-        self.hub = server.hub
+    def __init__(self, host: SessionHost, sock: socket.socket, peer: str) -> None:
+        super().__init__(host, Outbox(sock, host.flusher, host.config.out_limit, owner=self))
+        host.flusher.register(self.outbox)
         self.sock = sock
         self.peer = peer
-        self.nick = ""
-        self.quiet = False
-        self.echo = False
-        self.state = State.AWAITING_HELLO
-        self.outbox = Outbox(sock, server.flusher, self.config.out_limit, owner=self)
-        server.flusher.register(self.outbox)
-        self.splitter = FrameSplitter(DEFAULT_MAX_FRAME)  # §3.2: until WELCOME
-        self.wake_fd = server.next_wake_fd()  # readable once the server shuts down
-        self.started = time.monotonic()
-        self.last_frame = self.started
-        self.pinged = False
-        self.tokens = float(self.config.effective_burst)
-        self.refilled = self.started
-        #: §12.3: the members of the room of the last accepted SEND, and the addressee of the
-        #: last accepted DIRECT if it was congested then.
-        self.hold_room: Container[object] | None = None
-        self.hold_target: FrameHandling | None = None
+        self.wake_fd = host.next_wake_fd()  # readable once the server shuts down
+        self.started = self.last_frame
 
     def __repr__(self) -> str:
         return f"{self.nick or '-'}@{self.peer}"
@@ -76,21 +60,26 @@ class Session(FrameHandling):
         ending = Ending(LeaveReason.LOST)
         try:
             ending = self.serve()
-        except Exception:
+        except HubUnavailable as exc:  # a cluster node without Redis (§20)
+            ending = Ending(LeaveReason.LOST, exc.error, detail=str(exc))
+        except Exception as exc:  # a fault of ours: say so (§11.6 ERR-21), never a bare close
             log.exception("session %r failed", self)
-            ending = Ending(LeaveReason.ERROR, graceful=False)
+            ending = from_error(SessionEnded(f"internal error: {type(exc).__name__}", _INTERNAL))
         finally:
             try:
                 self.finish(ending)
             finally:
-                self.server.session_ended(self)
+                self.host.session_ended(self)
 
     def serve(self) -> Ending:
+        sock_fd, turns = self.sock.fileno(), self.host.turns
         poller = select.poll()
-        poller.register(self.sock.fileno(), _POLL_IN)
+        poller.register(sock_fd, _POLL_IN)
         poller.register(self.wake_fd, select.POLLIN)
         while True:
-            if self.server.closing:
+            # Not only ``closing``: under a flood, the thread that is to set it may wait long
+            # for the GIL, while a busy thread like this one sees the stop pipe at once.
+            if self.host.stop_requested():
                 return self.shutdown_ending()
             now = time.monotonic()
             wait, ending = self.timers(now)
@@ -101,18 +90,29 @@ class Session(FrameHandling):
                     return ending
                 wait = 0
             ready = poller.poll(None if wait is None else max(0, int(wait * 1000) + 1))
-            if not any(fd == self.sock.fileno() for fd, _ in ready):
+            if not any(fd == sock_fd for fd, _ in ready):
                 continue
+            turns.acquire()  # see ``Server.turns``
             try:
                 data = self.sock.recv(RECV_SIZE)
             except BlockingIOError:
+                turns.release()
                 continue
             except OSError:
                 data = b""
-            if not data:
-                return self.lost_ending()
-            self.splitter.receive_data(data)
-            ending = self.process()
+            try:
+                if not data:
+                    self.conn.receive_eof()
+                    return self.lost_ending()
+                self.conn.receive_data(data)
+                flusher = self.host.flusher
+                flusher.begin_write_behind()
+                try:
+                    ending = self.process()
+                finally:
+                    flusher.end_write_behind()
+            finally:
+                turns.release()
             if ending is not None:
                 return ending
 
@@ -131,17 +131,25 @@ class Session(FrameHandling):
             return idle / 2, None
         silent = now - max(self.last_frame, self.outbox.relieved_at)  # KEEP-10: relief counts
         if silent >= idle:
-            ending = fatal(ErrorCode.IDLE_TIMEOUT, f"nothing received for {idle:g}s")
-            return None, Ending(LeaveReason.TIMEOUT, ending.error, detail=ending.detail)
+            timeout = SessionEnded(f"nothing received for {idle:g}s", ErrorCode.IDLE_TIMEOUT)
+            return None, from_error(timeout, LeaveReason.TIMEOUT)
         if not self.pinged and silent >= idle / 2:  # §10.2: give a live client a reason
-            self.push(encode(Ping(int(now * 1000) & 0xFFFF_FFFF)))
+            self.push(encode_ping(Ping(int(now * 1000) & 0xFFFF_FFFF)))
             self.pinged = True
         return (idle if self.pinged else idle / 2) - silent, None
+
+    def evict(self, error: bytes) -> None:
+        """End the session from another thread (a cluster node lost Redis, §20): ``error``
+        is its last frame, and shutting the reading side wakes the handler thread, which
+        finds EOF and closes as §11.3."""
+        self.outbox.push_final(error)
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RD)
 
     def lost_ending(self) -> Ending:
         if self.outbox.failed == "cut":
             return Ending(LeaveReason.SLOW_CONSUMER, graceful=False, detail="cut")
-        if self.server.closing:
+        if self.host.closing:
             return self.shutdown_ending()
         return Ending(LeaveReason.LOST)
 
@@ -149,16 +157,17 @@ class Session(FrameHandling):
 
     def finish(self, ending: Ending) -> None:
         """The one place a session ends: ERROR, LEFT notices (§9.2), close (§11.3)."""
-        if self.state is State.REGISTERED and not self.server.closing:
+        if self.conn.registered and not self.host.closing:
             # LEFT before the ERROR goes out: a client that has seen its ERROR and the close
             # may take it that the others have been told (and its nick is free).
             self.hub.depart(self, ending.reason, ending.text, notify=ending.notify)
         if ending.error is not None:
-            self.outbox.push_final(ending.error)
-        self.state = State.CLOSED
+            # At shutdown the ERROR goes before any backlog (see ``Server.shutdown``).
+            self.outbox.push_final(ending.error, drop_backlog=self.host.closing)
+        self.conn.close()
         graceful = ending.graceful and self.outbox.failed is None
-        if self.server.closing and graceful:  # the flusher writes, drains and closes
-            self.server.hand_over(self.sock, self.outbox)  # the server sums up in its log
+        if self.host.closing and graceful:  # the flusher writes, drains and closes
+            self.host.hand_over(self.sock, self.outbox)  # the server sums up in its log
             return
         self.close(graceful)
         log.info("disconnect %r: %s %s", self, ending.reason.name, ending.detail)
@@ -167,7 +176,7 @@ class Session(FrameHandling):
         """§11.3: flush (bounded), FIN, discard input until EOF or the drain time, close."""
         sock = self.sock
         if graceful:
-            graceful = self.outbox.wait_flushed(self.server.deadline(self.config.drain_time))
+            graceful = self.outbox.wait_flushed(self.host.deadline(self.config.drain_time))
         self.outbox.seal()
         if graceful:
             try:
@@ -175,7 +184,7 @@ class Session(FrameHandling):
             except OSError:
                 graceful = False
         if graceful:
-            self.drain(self.server.deadline(self.config.drain_time))
+            self.drain(self.host.deadline(self.config.drain_time))
         sock.close()
 
     def drain(self, deadline: float) -> None:

@@ -15,7 +15,14 @@ from construct import Const, ConstError, ConstructError
 
 from . import fastpath
 from .constants import MAGIC, PROTOCOL_VERSION, ErrorCode, FrameType
-from .errors import BadMagic, InvalidText, LocalProtocolError, MalformedFrame, ProtocolError
+from .errors import (
+    BadMagic,
+    InvalidText,
+    LocalProtocolError,
+    MalformedFrame,
+    ProtocolError,
+    UnsupportedVersion,
+)
 from .events import EVENT_CLASSES, Error, Event, RoomEntry, Rooms, UnknownFrame
 from .schema import BODIES, BODY_STRUCTS, TextError
 
@@ -101,9 +108,8 @@ def _check_hello_version(body: bytes) -> None:
     before the rest, so a HELLO of another version gets UNSUPPORTED_VERSION whatever follows.
     (A bad or short magic is left to the schema: BAD_MAGIC or MALFORMED.)"""
     if len(body) > len(MAGIC) and body.startswith(MAGIC) and body[4] != PROTOCOL_VERSION:
-        raise ProtocolError(
-            f"HELLO: version {body[4]} is not supported; chatwire/{PROTOCOL_VERSION} only",
-            ErrorCode.UNSUPPORTED_VERSION,
+        raise UnsupportedVersion(
+            f"HELLO: version {body[4]} is not supported; chatwire/{PROTOCOL_VERSION} only"
         )
 
 
@@ -136,9 +142,14 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def error_frame_for(exc: ProtocolError, in_reply_to: int = 0) -> bytes:
-    """The one place a protocol error becomes the ERROR frame that reports it (§11.1)."""
-    return encode(Error(code=exc.code, text=clip_utf8(exc.detail, 1000), in_reply_to=in_reply_to))
+def error_frame(code: ErrorCode, text: str, in_reply_to: int = 0) -> bytes:
+    """The one place an error code becomes ERROR bytes (§11.1); ``text`` is cut to fit."""
+    return encode(Error(code=code, text=clip_utf8(text, 1000), in_reply_to=in_reply_to))
+
+
+def error_frame_for(exc: ProtocolError) -> bytes:
+    """The ERROR frame that reports ``exc``: its code, its detail, its ``in_reply_to``."""
+    return error_frame(exc.code, exc.detail, exc.in_reply_to)
 
 
 def clip_utf8(text: str, max_bytes: int) -> str:

@@ -13,7 +13,16 @@ Rules (PROTOCOL.md §4, §11, §15), stated once here and enforced by the table 
 * A fatal error, in either direction, ends the session: the state becomes CLOSED and stays so.
 
 Use: ``receive_data(bytes)``, then ``next_event()`` until it returns None; ``send(event)``
-returns the bytes to write. The socket-owning code decides when bytes move.
+returns the bytes to write; ``receive_eof()`` when the peer has closed. The socket-owning code
+decides when bytes move.
+
+A server that handles bodies its own way (the reference server batches SENDs) uses the
+judged step instead of ``next_event``: ``next_frame()`` gives the next ``(type, body)`` whose
+type this side may receive now, ``decode(type, body)`` its event, ``next_sends(limit)`` a run
+of well-formed SENDs straight from the buffer; ``prepare(event)`` and ``sent(event)`` split
+``send`` for output that must be built before it is known to go out (a WELCOME the hub may
+still refuse). Every fault is raised as a :class:`ProtocolError` carrying its wire code and
+the type of the frame at fault (``in_reply_to``).
 """
 
 from __future__ import annotations
@@ -66,6 +75,8 @@ _BEFORE_WELCOME = {
     Role.CLIENT: frozenset({FrameType.HELLO}),
 }
 _KNOWN_TYPES = frozenset(int(t) for t in FrameType)
+#: RECEIVABLE as type bytes, so the judged step tests a frame's type byte as it comes.
+_RECEIVABLE_BYTES = {key: frozenset(int(t) for t in types) for key, types in RECEIVABLE.items()}
 
 
 def _frame_limit(welcome: Welcome) -> int:
@@ -75,13 +86,28 @@ def _frame_limit(welcome: Welcome) -> int:
 
 
 class Connection:
-    """One side of one chatwire/1 session."""
+    """One side of one chatwire/1 session. Slotted: a server holds one per client."""
+
+    __slots__ = ("_decoder", "_receivable", "_sendable", "_state", "registered", "role")
 
     def __init__(self, role: Role, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.role = role
-        self.state = State.AWAITING_HELLO
         self._decoder = FrameDecoder(max_frame)
         self._sendable = SERVER_TYPES if role is Role.SERVER else CLIENT_TYPES
+        self.registered = False
+        self.state = State.AWAITING_HELLO
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        if state is State.REGISTERED:
+            #: Whether WELCOME has passed; it stays True once the session is CLOSED.
+            self.registered = True
+        self._state = state
+        self._receivable = _RECEIVABLE_BYTES.get((self.role, state), frozenset())
 
     @property
     def max_frame(self) -> int:
@@ -100,32 +126,62 @@ class Connection:
     def receive_data(self, data: bytes) -> None:
         self._decoder.receive_data(data)
 
+    def receive_eof(self) -> int:
+        """The peer closed its sending direction: the session is over (CLOSED). Returns how
+        many bytes of a frame it cut short were discarded (0: it ended between frames)."""
+        cut = self._decoder.buffered
+        self.state = State.CLOSED
+        return cut
+
     def next_event(self) -> Event | UnknownFrame | None:
         """The next event from the peer, or None until more bytes arrive.
 
         Raises :class:`ProtocolError`. A fatal one closes the session; a non-fatal one
         (UNKNOWN_TYPE) means that one frame was skipped and the session goes on.
         """
-        if self.state is State.CLOSED:
+        frame = self.next_frame()
+        if frame is None:
+            return None
+        ftype, body = frame
+        if ftype not in _KNOWN_TYPES:  # only a client gets here (§15.1)
+            return UnknownFrame(ftype, body)
+        return self.decode(ftype, body)
+
+    def next_frame(self) -> tuple[int, bytes] | None:
+        """The judged step: the next whole frame, its type checked (defined? from this side?
+        in this state?) and its body not yet decoded (§14 MAL-17: length, type, then body).
+        None until a whole frame is in, and always once CLOSED.
+
+        Raises like :meth:`next_event`. A client gets frames of unknown type too (§15.1);
+        a server never does: it raises the non-fatal UNKNOWN_TYPE (the frame is skipped).
+        """
+        if self._state is State.CLOSED:
             return None
         try:
             frame = self._decoder.next_frame()
         except ProtocolError:
             self.state = State.CLOSED
             raise
-        if frame is None:
-            return None
-        # §14 [MAL-17]: the type (defined? from this side? in this state?) before the body.
-        ftype, body = frame
-        if ftype not in _KNOWN_TYPES:
-            return self._unknown(UnknownFrame(ftype, body))
-        if ftype not in RECEIVABLE[(self.role, self.state)]:
-            self.state = State.CLOSED
-            raise ProtocolViolation(self._violation_text(FrameType(ftype)))
+        if frame is not None and frame[0] not in self._receivable:
+            self._judge(frame[0])
+        return frame
+
+    def next_sends(self, limit: int) -> list[tuple[bytes, bytes]]:
+        """A registered server's run of well-formed SENDs at the front of the buffer, each as
+        (room UTF-8 bytes, text str16 bytes), at most ``limit``; [] if the next frame is
+        anything else (take it with :meth:`next_frame`). A SEND is always receivable then,
+        and a run holds only SENDs that :meth:`decode` would accept."""
+        if self._state is not State.REGISTERED or self.role is not Role.SERVER:
+            return []
+        return self._decoder.next_sends(limit)
+
+    def decode(self, ftype: int, body: bytes) -> Event:
+        """The event of a frame :meth:`next_frame` gave; a fault in the body is fatal."""
         try:
             event = decode_body(ftype, body)
-        except ProtocolError:
+        except ProtocolError as exc:
             self.state = State.CLOSED
+            exc.in_reply_to = ftype
             raise
         assert not isinstance(event, UnknownFrame)
         if self.role is Role.CLIENT:
@@ -136,13 +192,17 @@ class Connection:
                 self.state = State.CLOSED
         return event
 
-    def _unknown(self, event: UnknownFrame) -> UnknownFrame | None:
-        if self.role is Role.CLIENT:
-            return event  # §15.1: the client ignores it; shown to the caller for logging.
-        if self.state is State.AWAITING_HELLO:
-            self.state = State.CLOSED
-            raise ProtocolViolation(f"frame type 0x{event.frame_type:02X} before HELLO")
-        raise UnknownType(f"unknown frame type 0x{event.frame_type:02X}")
+    def _judge(self, ftype: int) -> None:
+        """Raise for a frame type not receivable now (a client's unknown type passes)."""
+        if ftype not in _KNOWN_TYPES:
+            if self.role is Role.CLIENT:
+                return  # §15.1: the client ignores it; shown to the caller for logging.
+            if self.state is State.AWAITING_HELLO:
+                self.state = State.CLOSED
+                raise ProtocolViolation(f"frame type 0x{ftype:02X} before HELLO", in_reply_to=ftype)
+            raise UnknownType(f"unknown frame type 0x{ftype:02X}", in_reply_to=ftype)
+        self.state = State.CLOSED
+        raise ProtocolViolation(self._violation_text(FrameType(ftype)), in_reply_to=ftype)
 
     def _violation_text(self, ftype: FrameType) -> str:
         if self.role is Role.SERVER:
@@ -159,6 +219,12 @@ class Connection:
 
     def send(self, event: Event) -> bytes:
         """The bytes for ``event``; raises :class:`LocalProtocolError` if this side may not."""
+        data = self.prepare(event)
+        self.sent(event)
+        return data
+
+    def prepare(self, event: Event) -> bytes:
+        """The checks and bytes of :meth:`send`, without its state change (see :meth:`sent`)."""
         if event.type not in self._sendable:
             raise LocalProtocolError(f"a {self.role.value} does not send {event.type.name}")
         if self.state is State.CLOSED and not isinstance(event, Error):
@@ -172,13 +238,17 @@ class Connection:
             raise LocalProtocolError(
                 f"{event.type.name} frame of length {len(data) - 4} > {self._decoder.max_frame}"
             )
+        return data
+
+    def sent(self, event: Event) -> None:
+        """Record that ``event`` (checked by :meth:`prepare`) went out: a server's WELCOME
+        registers the session (§3.2 [FRAME-7]: the new frame limit), a fatal ERROR ends it."""
         if self.role is Role.SERVER:
             if isinstance(event, Welcome):
                 self.state = State.REGISTERED
-                self._decoder.max_frame = _frame_limit(event)  # §3.2 [FRAME-7]
+                self._decoder.max_frame = _frame_limit(event)
             elif isinstance(event, Error) and event.fatal:
                 self.state = State.CLOSED
-        return data
 
     def close(self) -> None:
         """Mark the session ended (after BYE, or when the transport went away)."""

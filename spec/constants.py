@@ -163,6 +163,10 @@ class ErrorCode(enum.IntEnum):
     SERVER_SHUTDOWN = 0x020A
     #: §4.5 — the server holds as many clients as it will.
     SERVER_FULL = 0x020B
+    #: §11.6 — the server failed through a fault of its own, not the client's.
+    INTERNAL_ERROR = 0x020C
+    #: §20 — this server node lost the shared state of its cluster; try again later.
+    CLUSTER_UNAVAILABLE = 0x020D
 
     @property
     def fatal(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
+from . import fastpath
 from .codec import decode_body
 from .constants import DEFAULT_MAX_FRAME, HARD_MAX_FRAME, HEADER_SIZE
 from .errors import FrameTooLarge, MalformedFrame, ProtocolError
@@ -24,7 +25,10 @@ _COMPACT_AT = 65536
 
 
 class FrameSplitter:
-    """Cuts a byte stream into ``(type, body)`` pairs without decoding the bodies."""
+    """Cuts a byte stream into ``(type, body)`` pairs without decoding the bodies. Slotted:
+    a server holds one per client."""
+
+    __slots__ = ("_buf", "_error", "_pos", "max_frame")
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         if not 1 <= max_frame <= HARD_MAX_FRAME:
@@ -74,6 +78,21 @@ class FrameSplitter:
             self._pos = end
         return ftype, body
 
+    def next_sends(self, limit: int) -> list[tuple[bytes, bytes]]:
+        """Take the run of whole, well-formed SEND frames at the front, at most ``limit``, as
+        :func:`spec.fastpath.scan_sends` gives them; [] if the next frame is anything else or
+        not yet whole (then :meth:`next_frame` takes it, and reports its fault if it has one)."""
+        if self._error is not None:
+            return []
+        run, end = fastpath.scan_sends(self._buf, self._pos, self.max_frame, limit)
+        if run:
+            if end == len(self._buf):
+                self._buf.clear()
+                self._pos = 0
+            else:
+                self._pos = end
+        return run
+
     def _fail(self, error: ProtocolError) -> None:
         self._error = error
         self._buf.clear()
@@ -83,6 +102,8 @@ class FrameSplitter:
 
 class FrameDecoder(FrameSplitter):
     """A :class:`FrameSplitter` that also decodes each body into a typed event."""
+
+    __slots__ = ()
 
     def next_event(self) -> Event | UnknownFrame | None:
         """The next event, or None until more bytes arrive; raises :class:`ProtocolError`."""

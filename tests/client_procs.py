@@ -3,8 +3,10 @@ and watch what it prints, with a deadline on every wait."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -28,8 +30,6 @@ def server() -> Iterator[Server]:
 
 def free_port() -> int:
     """A loopback port nothing listens on (for 'connection refused')."""
-    import socket
-
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port: int = probe.getsockname()[1]
     return port
@@ -138,3 +138,88 @@ def roster_line(keyword: str, room: str, members: set[str]) -> Callable[[str], b
         return words[1] == room and set(words[3:]) == members
 
     return match
+
+
+@contextlib.contextmanager
+def http_server() -> Iterator[int]:
+    """A loopback listener that answers whatever it is sent as an HTTP server would; yields
+    its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                with contextlib.suppress(OSError):
+                    conn.recv(4096)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+class Relay:
+    """A loopback TCP relay to ``target``: ``cut()`` breaks every connection through it, and
+    while ``down`` is set it closes new connections at once (a server that is away)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.down = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.port: int = self.listener.getsockname()[1]
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                near, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            if self.down.is_set():
+                near.close()
+                continue
+            far = socket.create_connection(self.target, timeout=5)
+            far.settimeout(None)
+            with self._lock:
+                self._socks += [near, far]
+            for a, b in ((near, far), (far, near)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def cut(self) -> None:
+        with self._lock:
+            socks, self._socks = self._socks, []
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.listener.close()
+        self.cut()

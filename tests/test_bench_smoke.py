@@ -19,15 +19,20 @@ from typing import Any
 import pytest
 
 from bench import capacity, plot, procstat
-from bench.context import Result
-from bench.dialects import ChatwireStream, LineStream, MessageMaker, RawStream
+from bench.dialects import ChatwireStream, LineStream, MessageMaker, RawStream, make_stream
+from bench.orders import Dialect, Role
 from bench.report import TITLES, ratios, tables
+from bench.resp import command
+from bench.result import Result
 from bench.servers import ServerError, parse_address
 from spec.codec import decode_frame, encode
 from spec.decoder import FrameSplitter
 from spec.events import Ack, Deliver, Join, Ping, Pong, Roster, Send, Welcome
+from tests.client_procs import http_server
 
 REPO = Path(__file__).resolve().parent.parent
+#: The servers ``--compare`` measures, the first one first.
+COMPARED = ("reference", "naive", "raw", "redis")
 SCENARIOS = [
     "fanout",
     "throughput",
@@ -64,10 +69,13 @@ def test_smoke_run_with_compare_and_json(scenario: str, tmp_path: Path) -> None:
     results = report["results"]
     assert results and all(r["scenario"] == scenario for r in results)
     servers = {r["server"] for r in results}
-    assert servers == ({"in-process"} if scenario == "codec" else {"reference", "naive", "raw"})
+    assert servers == ({"in-process"} if scenario == "codec" else set(COMPARED))
     for r in results:
         f = r["figures"]
         assert not str(f["status"]).startswith(("server", "connect")), (r["server"], f)
+        if scenario == "shutdown" and r["server"] == "redis":
+            assert f["status"] == "skipped: Redis sends no shutdown notice"
+            continue
         assert f["status"] in ("complete", "deadline"), f
     if scenario != "codec":
         # Every point ran on every server, and the first server's rows carry the ratios.
@@ -75,10 +83,10 @@ def test_smoke_run_with_compare_and_json(scenario: str, tmp_path: Path) -> None:
         for r in results:
             key = json.dumps([r["variant"], r["params"]], sort_keys=True)
             points.setdefault(key, set()).add(r["server"])
-        assert all(s == {"reference", "naive", "raw"} for s in points.values()), points
-        assert len(results) == 3 * len(points)
+        assert all(s == set(COMPARED) for s in points.values()), points
+        assert len(results) == len(COMPARED) * len(points)
         main = [r for r in results if r["server"] == "reference"]
-        assert all(set(r["ratios"]) == {"naive", "raw"} for r in main)
+        assert all(set(r["ratios"]) == set(COMPARED[1:]) for r in main)
     _check(scenario, results)
     assert TITLES[scenario] in done.stdout  # the table was printed
 
@@ -120,6 +128,7 @@ def _check(scenario: str, results: list[dict[str, Any]]) -> None:
                 # The barrier held: no worker connected before the shared instant.
                 assert f["start_late_ms"] >= 0 and f["server_cpu_s"] is not None
     elif scenario == "shutdown":
+        by_server.pop("redis")  # skipped: it has no notice to send
         for server, figures in by_server.items():
             for f in figures:
                 # Each server exits 0 on SIGTERM and every connection is closed from its side.
@@ -230,6 +239,46 @@ def test_command_line_errors_are_one_line_and_nonzero() -> None:
         assert done.stderr.strip() == "--plot needs matplotlib: pip install -e '.[plot]'"
 
 
+@pytest.mark.network
+@pytest.mark.timeout(60)
+def test_preflight_says_in_one_line_what_is_wrong_with_the_address() -> None:
+    """Nothing there, a listener that never answers, another protocol: one line, exit 2,
+    before any worker starts."""
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    done = bench("fanout", "--server", f"127.0.0.1:{port}", timeout=20)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"bench: nothing answers on 127.0.0.1:{port}: Connection refused\n"
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # never accepts: the kernel does
+        port = silent.getsockname()[1]
+        done = bench("fanout", "--server", f"127.0.0.1:{port}", timeout=30)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"bench: 127.0.0.1:{port} accepted the connection but did not answer HELLO within 5 s\n"
+    )
+    with http_server() as port:
+        done = bench("fanout", "--server", f"127.0.0.1:{port}", timeout=20)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"bench: 127.0.0.1:{port} is not a chatwire/1 server (")
+    assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.network
+@pytest.mark.timeout(60)
+def test_points_that_could_not_be_measured_make_the_exit_status_non_zero() -> None:
+    full = "--server-arg=--max-clients=1"  # the sender gets in, its receiver is refused
+    done = bench("fanout", "--smoke", "--sizes", "1", full, "--quiet", timeout=50)
+    assert done.returncode == 1, done.stderr
+    assert "connect failed: 1 of 2: 1x ERROR SERVER_FULL" in done.stdout  # every point shown
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("bench: 2 of 2 points could not be measured; first: fanout flood")
+    # A flag the reference does not take is found before any point, in one line.
+    done = bench("fanout", "--smoke", "--server-arg=--no-such-flag", timeout=50)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith("bench: the reference server does not start with --rate 0 ")
+    assert len(done.stderr.splitlines()) == 1
+
+
 def test_parse_address_accepts_only_loopback() -> None:
     assert parse_address("127.0.0.1:5000") == ("127.0.0.1", 5000)
     assert parse_address("localhost:7") == ("127.0.0.1", 7)
@@ -287,24 +336,56 @@ def test_counting_reports_duplicates_reordering_and_stale_seqs() -> None:
 
 
 def test_sender_batches_decode_to_what_receivers_count() -> None:
-    chat = MessageMaker("chatwire", "room", "s", 64, 1)
+    chat = MessageMaker(Dialect.CHATWIRE, "room", "s", 64, 1)
     batch = chat.batch(3, 123)
     assert len(batch) == 3 * chat.size
     event = decode_frame(batch[: chat.size])
     assert isinstance(event, Send) and event.text.startswith(f"{123:020d}")
-    raw = MessageMaker("raw", "room", "s", 64, 41)
+    raw = MessageMaker(Dialect.RAW, "room", "s", 64, 41)
     frames = raw.batch(2, 5) + raw.batch(1, 6)
     events = [decode_frame(frames[i : i + raw.size]) for i in range(0, len(frames), raw.size)]
     assert [e.seq for e in events if isinstance(e, Deliver)] == [41, 42, 43]
     receiver = RawStream("r", "room", False, 1)
     receiver.feed(encode(Pong(0)) + frames, 10)
     assert receiver.ready and receiver.delivered == 3 and receiver.dup == 0
-    line = MessageMaker("line", "room", "s", 30, 1)
+    line = MessageMaker(Dialect.LINE, "room", "s", 30, 1)
     lines = line.batch(4, 77)
     naive = LineStream("r", "room", False, 1)
     relayed = b"".join(b"s: " + x + b"\n" for x in lines.split(b"\n")[:-1])
     naive.feed(b"welcome r\n" + relayed, 177)
     assert naive.delivered == 4 and naive.latencies_ns == [100]
+
+
+def _push(room: bytes, text: bytes) -> bytes:
+    return b">3\r\n" + command(b"message", room, text)[4:]
+
+
+def test_redis_stream_counts_pushes_in_any_split_and_not_its_own_echo() -> None:
+    maker = MessageMaker(Dialect.REDIS, "room", "p", 64, 1)
+    published = maker.batch(2, 5)
+    assert published.count(b"PUBLISH") == 2 and published.startswith(b"*3\r\n$7\r\nPUBLISH")
+    text = f"{5:020d}".encode() + b"x" * 44
+    assert published == command(b"PUBLISH", b"room", text) * 2
+    hello = b"%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n"
+    confirm = b">3\r\n$9\r\nsubscribe\r\n$4\r\nroom\r\n:1\r\n"
+    # A peer: 3 messages from others, 2 of its own, each followed by the reply to its PUBLISH.
+    wire = hello + confirm + _push(b"room", text) + _push(b"room", text) + b":2\r\n"
+    wire += _push(b"room", text) + _push(b"room", text) + b":2\r\n" + _push(b"room", text)
+    for cut in range(0, len(wire), 7):
+        peer = make_stream(Dialect.REDIS, "p", "room", True, 1, role=Role.PEER)
+        assert peer.opening() == command(b"HELLO", b"3") + command(b"SUBSCRIBE", b"room")
+        peer.feed(wire[:cut], 10)
+        peer.feed(wire[cut:], 20)
+        assert peer.failure is None and peer.ready, cut
+        assert (peer.delivered, peer.acked) == (3, 2), cut
+        assert peer.latencies_ns and peer.latencies_ns[-1] == 15
+    sender = make_stream(Dialect.REDIS, "s", "room", True, 1, role=Role.SENDER)
+    assert sender.opening() == command(b"PING")
+    sender.feed(b"+PONG\r\n:1\r\n:1\r\n", 0)
+    assert sender.ready and (sender.delivered, sender.acked) == (0, 2)
+    broken = make_stream(Dialect.REDIS, "r", "room", True, 1, role=Role.RECEIVER)
+    broken.feed(b"-ERR unknown command\r\n", 0)
+    assert broken.failure is not None and "unknown command" in broken.failure
 
 
 def test_ratios_divide_the_first_server_by_each_baseline() -> None:

@@ -3,18 +3,29 @@ process; the other side of each conversation is a library client."""
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pexpect
 import pytest
 
 from reference.client import ChatClient
-from reference.client.interactive import PALETTE, nick_colour
+from reference.client.render import PALETTE, nick_colour
 from reference.server import Server, ServerConfig
 from spec.constants import LeaveReason
 from spec.events import Deliver, Joined, Left, Whisper
-from tests.client_procs import CLIENT, REPO, free_port, interactive_env, server
+from tests.client_procs import (
+    CLIENT,
+    REPO,
+    Relay,
+    free_port,
+    http_server,
+    interactive_env,
+    server,
+)
 
 __all__ = ["server"]
 
@@ -81,7 +92,7 @@ def test_typing_survives_arriving_messages(server: Server, bob: ChatClient) -> N
         assert next_of(bob, Whisper) == Whisper("alice", "over here")
 
         child.send("/join rust\r")
-        child.expect("you joined; 1 here:")
+        child.expect(r"you joined \(plain lines go here now\); 1 here:")
         child.expect("#rust>")
         bob.join("rust").wait(10)
         child.expect(" joined")
@@ -136,7 +147,9 @@ def test_nick_is_asked_for_and_asked_again(server: Server, bob: ChatClient) -> N
         child.send("carol\r")
         child.expect("you are")
         child.expect("#lobby>")
-        child.sendcontrol("c")
+        child.send("x")
+        child.sendcontrol("c")  # clears the x ...
+        child.sendcontrol("c")  # ... and a second one in a row leaves
         assert finish(child) == 0
         left = next_of(bob, Left)
         assert left == Left("lobby", "carol", LeaveReason.QUIT, "bye")
@@ -164,6 +177,16 @@ def test_refused_connection_is_one_line_and_non_zero() -> None:
         assert finish(child) == 3
     finally:
         child.close(force=True)
+
+
+def test_a_peer_that_is_not_chatwire_is_no_connection() -> None:
+    with http_server() as port:
+        child = spawn(port, "--nick", "alice")
+        try:
+            child.expect(f"error: 127.0.0.1:{port} is not a chatwire/1 server")
+            assert finish(child) == 3
+        finally:
+            child.close(force=True)
 
 
 def test_nick_colours_are_stable_and_case_blind() -> None:
@@ -233,3 +256,218 @@ def test_a_nick_typed_after_the_handshake_timed_out_still_gets_in() -> None:
             assert finish(child) == 0
         finally:
             child.close(force=True)
+
+
+FORGED = "15:29 #lobby <mallory> alice, please send me your password"
+
+
+@pytest.mark.parametrize("brk", ["\n", "\r", "\r\n", "\u2028", "\u2029", "\x0b", "\x85"])
+def test_a_message_cannot_forge_a_line_of_its_own(
+    server: Server, bob: ChatClient, brk: str
+) -> None:
+    """Every line after the first of a message is drawn under the bar, whatever breaks it."""
+    child = spawn(server.address[1], "--nick", "alice")
+    try:
+        child.expect("#lobby>")
+        bob.send("lobby", f"hi all{brk}{FORGED}{brk}\u202eevil\x1b[2J").wait(10)
+        child.expect(r"<U\+202E>evil\^\[\[2J")  # shown by name, not obeyed
+        shown = child.before
+        # The forged text appears only right after the continuation bar (styles between).
+        at = shown.index("alice, please send me your password")
+        assert re.search(r"│ (\x1b\[[0-9;]*m)*15:29 #lobby <mallory> $", shown[:at]), shown
+        assert shown.count("alice, please send") == 1
+        assert "\u202e" not in shown
+        child.expect("#lobby>")  # printed, and the prompt is back: keys reach it again
+        child.sendcontrol("d")
+        assert finish(child) == 0
+    finally:
+        child.close(force=True)
+
+
+STYLES = r"(\x1b\[[0-9;?]*[A-Za-z])*"
+
+
+def test_a_direct_message_shows_as_sent_only_once_accepted(server: Server, bob: ChatClient) -> None:
+    child = spawn(server.address[1], "--nick", "alice")
+    try:
+        child.expect("#lobby>")
+        child.send("/msg nobody hi\r")
+        child.expect("direct message not sent: nobody with that nick is connected")
+        seen = child.before
+        child.send("/msg bob over here\r")
+        child.expect(f"direct to {STYLES}bob{STYLES}\\] {STYLES}<{STYLES}alice{STYLES}> over here")
+        seen += child.before
+        assert next_of(bob, Whisper) == Whisper("alice", "over here")
+        assert not re.search(f"direct to {STYLES}nobody", seen), seen
+        child.expect("#lobby>")
+        child.sendcontrol("d")
+        assert finish(child) == 0
+    finally:
+        child.close(force=True)
+
+
+def test_joining_again_and_switching_say_where_plain_lines_go(
+    server: Server, bob: ChatClient
+) -> None:
+    child = spawn(server.address[1], "--nick", "alice")
+    try:
+        child.expect("#lobby>")
+        child.send("/join rust\r")
+        child.expect(r"you joined \(plain lines go here now\)")
+        child.expect("#rust>")
+        child.send("/room lobby\r")
+        child.expect("plain lines now go to #lobby")
+        child.expect("#lobby>")
+        child.send("/join Rust\r")
+        child.expect("you are in #rust already; plain lines go there now")
+        child.expect("#rust>")
+        assert "you joined" not in child.before
+        bob.join("rust").wait(10)
+        child.expect(" joined")
+        child.send("said in rust\r")
+        said = next_of(bob, Deliver)
+        assert (said.room, said.text) == ("rust", "said in rust")
+        child.expect("> said in rust")
+        child.expect("#rust>")
+        child.sendcontrol("d")
+        assert finish(child) == 0
+    finally:
+        child.close(force=True)
+
+
+def test_ctrl_c_clears_the_line_and_a_second_one_leaves(server: Server, bob: ChatClient) -> None:
+    child = spawn(server.address[1], "--nick", "alice")
+    try:
+        child.expect("#lobby>")
+        child.send("half typed")
+        child.expect("typed")
+        child.sendcontrol("c")  # the line is erased in place: the same prompt runs on
+        child.send("fresh\r")
+        assert next_of(bob, Deliver).text == "fresh"
+        child.expect("> fresh")
+        child.expect("#lobby>")
+        child.sendcontrol("c")  # on an empty line: only says how to leave
+        child.expect("press Ctrl-C again to leave")
+        child.expect("#lobby>")
+        child.sendcontrol("c")
+        assert finish(child) == 0
+        assert next_of(bob, Left) == Left("lobby", "alice", LeaveReason.QUIT, "bye")
+    finally:
+        child.close(force=True)
+
+
+def test_no_server_is_said_before_a_nick_is_asked_for() -> None:
+    port = free_port()
+    child = spawn(port)
+    try:
+        child.expect(f"error: cannot connect to 127.0.0.1:{port}: Connection refused")
+        assert "nick" not in child.before
+        assert finish(child) == 3
+    finally:
+        child.close(force=True)
+
+
+def test_make_client_ends_without_a_make_error_when_the_server_shuts_down(
+    tmp_path: Path,
+) -> None:
+    stamp = tmp_path / "venv-ready"  # newer than pyproject.toml: make builds no virtualenv
+    stamp.touch()
+    with Server(ServerConfig(host="127.0.0.1", port=0)) as server:
+        variables = [f"PORT={server.address[1]}", f"PY={sys.executable}", f"STAMP={stamp}"]
+        child = pexpect.spawn(
+            "make", ["--no-print-directory", "client", *variables], cwd=str(REPO),
+            env=interactive_env(), dimensions=(30, 120), encoding="utf-8", timeout=20,
+        )  # fmt: skip
+        try:
+            child.expect("your nick:")
+            child.send("alice\r")
+            child.expect("#lobby>")
+            server.shutdown()
+            child.expect("the server is shutting down")
+            assert finish(child) == 0
+            assert "Error" not in child.before
+        finally:
+            child.close(force=True)
+
+
+@pytest.mark.timeout(90)
+def test_lines_typed_while_reconnecting_are_sent_after_the_rejoin(
+    server: Server, bob: ChatClient
+) -> None:
+    relay = Relay(server.address)
+    child = spawn(relay.port, "--nick", "alice", "--reconnect")
+    try:
+        child.expect("#lobby>")
+        assert next_of(bob, Joined) == Joined("lobby", "alice")
+        relay.down.set()
+        relay.cut()
+        child.expect("reconnecting in")
+        assert next_of(bob, Left).nick == "alice"
+        child.send("typed while away\r")
+        child.expect(r"not connected: sent once reconnected \(1 waiting\)")
+        child.send("and this\r")
+        child.expect(r"\(2 waiting\)")
+        relay.down.clear()
+        child.expect("back in #lobby")
+        child.expect("sent the 2 lines typed while reconnecting")
+        assert next_of(bob, Deliver).text == "typed while away"
+        assert next_of(bob, Deliver).text == "and this"
+        child.expect("> and this")  # our own lines come back (ECHO) ...
+        child.expect("#lobby>")  # ... and the prompt is drawn again
+        child.sendcontrol("d")
+        assert finish(child) == 0
+    finally:
+        child.close(force=True)
+        relay.close()
+
+
+def test_a_line_longer_than_max_text_goes_as_several_messages() -> None:
+    config = ServerConfig(host="127.0.0.1", port=0, max_text=40)
+    with Server(config) as server, ChatClient.connect(*server.address, "bob") as bob:
+        child = spawn(server.address[1], "--nick", "alice")
+        try:
+            child.expect("#lobby>")
+            line = "naïve café " * 9  # 117 characters, 135 bytes
+            child.send(line + "\r")
+            got = ""
+            while got != line:
+                said = next_of(bob, Deliver)
+                assert len(said.text.encode()) <= 40 and said.sender == "alice"
+                got += said.text
+            child.send("/msg bob " + line.strip() + "\r")
+            child.expect("direct to")
+            got = ""
+            while got != line.strip():
+                got += next_of(bob, Whisper).text
+            child.expect("#lobby>")
+            child.sendcontrol("d")
+            assert finish(child) == 0
+        finally:
+            child.close(force=True)
+
+
+def test_tab_completes_commands_rooms_and_nicks(server: Server, bob: ChatClient) -> None:
+    child = spawn(server.address[1], "--nick", "alice")
+    try:
+        child.expect("#lobby>")
+        child.send("/jo\t")
+        child.expect(f"/jo{STYLES}in")  # drawn as what it adds to what was typed
+        child.send("rust\r")
+        child.expect(r"you joined \(plain lines")
+        child.expect("#rust>")
+        child.send("/room #lo\t")
+        child.expect("bby")  # completed (in the prompt's own time: wait before Enter)
+        child.send("\r")
+        child.expect("plain lines now go to #lobby")
+        child.expect("#lobby>")
+        child.send("b\t")
+        child.expect("ob")
+        child.send(" hi\r")
+        said = next_of(bob, Deliver)
+        assert (said.room, said.text) == ("lobby", "bob hi")
+        child.expect("> bob hi")
+        child.expect("#lobby>")
+        child.sendcontrol("d")
+        assert finish(child) == 0
+    finally:
+        child.close(force=True)

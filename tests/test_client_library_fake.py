@@ -16,6 +16,7 @@ from reference.client import (
     Disconnected,
     EndCause,
     NickRefused,
+    NotChatwireServer,
     RequestFailed,
     ServerError,
     ServerEvent,
@@ -141,6 +142,17 @@ def test_server_closing_during_handshake_is_reported() -> None:
             pending(10)
 
 
+def test_a_peer_that_answers_in_another_protocol_is_not_chatwire() -> None:
+    with FakeServer() as server:
+        pending = in_thread(lambda: ChatClient.connect(server.host, server.port, "x"))
+        peer = server.accept()
+        peer.expect(Hello)
+        peer.sock.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        with pytest.raises(NotChatwireServer, match="is not a chatwire/1 server") as failed:
+            pending(10)
+        assert isinstance(failed.value, ConnectFailed)
+
+
 def test_refused_connection_is_connect_failed() -> None:
     probe = socket.create_server(("127.0.0.1", 0))
     port = probe.getsockname()[1]
@@ -184,7 +196,7 @@ def test_answers_are_paired_with_requests_in_order() -> None:
             with pytest.raises(RequestFailed):
                 whisper.wait(10)
             assert rooms.wait(10).rooms == (RoomEntry("lobby", 2), RoomEntry("rust", 3))
-            assert not leave.done
+            assert not leave.done()
             peer.send(Left("rust", "alice", LeaveReason.PART))
             assert leave.wait(10).reason == LeaveReason.PART
             assert list(client.joined_rooms) == ["lobby"]
@@ -296,6 +308,16 @@ def test_next_event_times_out() -> None:
         client, _peer = connected(server)
         with finishing(client, _peer), pytest.raises(ClientTimeout):
             client.next_event(0.05)
+
+
+def test_an_event_loop_with_a_timeout_ends_when_quiet_and_can_carry_on() -> None:
+    with FakeServer() as server:
+        client, peer = connected(server)
+        with finishing(client, peer):
+            assert list(client.events(0.05)) == []
+            peer.send(Whisper("bob", "late"))
+            assert next(client.events(10)) == Whisper("bob", "late")
+            assert client.ended is None
 
 
 def test_frames_from_many_threads_arrive_whole() -> None:

@@ -11,7 +11,15 @@ import pytest
 from reference.client import ChatClient
 from reference.server import Server, ServerConfig
 from spec.events import Deliver, Roster
-from tests.client_procs import CLIENT, REPO, ScriptedClient, free_port, roster_line, server
+from tests.client_procs import (
+    CLIENT,
+    REPO,
+    ScriptedClient,
+    free_port,
+    http_server,
+    roster_line,
+    server,
+)
 
 __all__ = ["server"]
 
@@ -183,6 +191,18 @@ def test_connection_refused_exits_with_one_line() -> None:
         client.kill()
     assert client.seen == []
     assert client.stderr == f"error: cannot connect to 127.0.0.1:{port}: Connection refused"
+
+
+def test_a_peer_that_is_not_chatwire_is_no_connection() -> None:
+    with http_server() as port:
+        client = ScriptedClient(port, "--nick", "alice")
+        try:
+            assert client.finish() == 3
+        finally:
+            client.kill()
+    assert client.seen == []
+    assert client.stderr.startswith(f"error: 127.0.0.1:{port} is not a chatwire/1 server (")
+    assert len(client.stderr.splitlines()) == 1
 
 
 def test_server_shutdown_is_reported_and_exits_non_zero() -> None:

@@ -134,7 +134,8 @@ def test_str_limits_are_inclusive(encoder: Callable[[Event], bytes]) -> None:
 
 def test_error_frame_for_carries_code_and_is_sendable() -> None:
     exc = MalformedFrame("x" * 5000 + "\u00e9")
-    frame = error_frame_for(exc, in_reply_to=FrameType.SEND)
+    exc.in_reply_to = FrameType.SEND
+    frame = error_frame_for(exc)
     event = decode_frame(frame)
     assert isinstance(event, Error)
     assert (event.code, event.in_reply_to, event.fatal) == (ErrorCode.MALFORMED, 0x10, True)

@@ -18,7 +18,7 @@ from spec.codec import (
 )
 from spec.constants import FrameType
 from spec.errors import ProtocolError
-from spec.events import Deliver, Event, Hello, UnknownFrame, Welcome
+from spec.events import Deliver, Event, Hello, Send, UnknownFrame, Welcome
 from tests.frame_strategies import EVENTS
 
 FAST_TYPES = [
@@ -237,3 +237,77 @@ def test_hello_decoder_agrees_with_construct(body: bytes, where: int, value: int
         assert _hello_outcome(fastpath.decode_hello, candidate) == _hello_outcome(
             _construct_hello, candidate
         )
+
+
+# -- (d) a run of SENDs taken straight from a receive buffer ----------------------------------
+
+
+def _one_at_a_time(stream: bytes, max_frame: int, limit: int) -> tuple[list[object], int]:
+    """What scan_sends must give: frame by frame through the construct definition, the SENDs
+    it accepts, up to the first frame that is not one (or not whole), and where that is."""
+    run: list[object] = []
+    pos = 0
+    while len(run) < limit and len(stream) - pos >= 5:
+        length = int.from_bytes(stream[pos : pos + 4], "big")
+        end = pos + 4 + length
+        if not 0 < length <= max_frame or end > len(stream) or stream[pos + 4] != FrameType.SEND:
+            break
+        body = stream[pos + 5 : end]
+        try:
+            event = decode_body_with_construct(FrameType.SEND, body)
+        except ProtocolError:
+            break
+        assert isinstance(event, Send)
+        run.append((event.room.encode(), body[1 + body[0] :]))
+        pos = end
+    return run, pos
+
+
+def _frames_of(draw: st.DrawFn) -> bytes:
+    parts = []
+    for _ in range(draw(st.integers(0, 6))):
+        kind = draw(st.sampled_from(["send", "send", "mutated", "other", "junk"]))
+        if kind == "send":
+            parts.append(encode(draw(EVENTS[FrameType.SEND])))
+        elif kind == "mutated":
+            ftype, body = draw(mutated_body())
+            parts.append(len(body + b"x").to_bytes(4, "big") + bytes([FrameType.SEND]) + body)
+            del ftype
+        elif kind == "other":
+            parts.append(encode(draw(ENCODE_EVENTS)))
+        else:
+            parts.append(draw(st.binary(max_size=12)))
+    stream = b"".join(parts)
+    return stream[: draw(st.integers(0, len(stream)))] if draw(st.booleans()) else stream
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.data())
+def test_scan_sends_takes_what_the_construct_path_accepts(data: st.DataObject) -> None:
+    stream = data.draw(st.composite(_frames_of)())
+    max_frame = data.draw(st.sampled_from([6, 64, 70000]))
+    limit = data.draw(st.integers(1, 8))
+    offset = data.draw(st.integers(0, 3))
+    padded = bytearray(b"\xee" * offset + stream)
+    run, end = fastpath.scan_sends(padded, offset, max_frame, limit)
+    want, want_end = _one_at_a_time(stream, max_frame, limit)
+    assert run == want
+    assert end - offset == want_end
+
+
+def test_scan_sends_stops_before_a_bad_send_and_the_splitter_reports_it() -> None:
+    from spec.connection import Connection, Role, State
+    from spec.errors import InvalidText
+
+    conn = Connection(Role.SERVER)
+    conn.state = State.REGISTERED
+    good = encode(Send("lobby", "hi"))
+    bad = b"\x00\x00\x00\x0a\x10\x05lobby\x00\x01\x80"  # text 0x80: never UTF-8
+    conn.receive_data(good * 2 + bad + good)
+    assert conn.next_sends(8) == [(b"lobby", b"\x00\x02hi")] * 2
+    assert conn.next_sends(8) == []
+    frame = conn.next_frame()
+    assert frame is not None and frame[0] == FrameType.SEND
+    with pytest.raises(InvalidText) as caught:
+        conn.decode(*frame)
+    assert caught.value.in_reply_to == FrameType.SEND and conn.state is State.CLOSED

@@ -43,6 +43,19 @@ def test_deliver_and_ack_match_codec(room: str, seq: int, sender: str, text: str
     assert frames.ack(frames.str8(room), seq) == encode(Ack(room, seq))
 
 
+@given(names, st.integers(0, 2**64 - 40), st.lists(texts, max_size=8))
+def test_batch_builders_match_the_one_frame_builders(
+    room: str, first: int, texts: list[str]
+) -> None:
+    room8, sender8 = frames.str8(room), frames.str8("bob")
+    texts16 = [frames.str16(t) for t in texts]
+    built = frames.delivers(room8, first, sender8, texts16)
+    assert built == [frames.deliver(room8, first + i, sender8, t) for i, t in enumerate(texts16)]
+    assert frames.acks(room8, first, len(texts)) == [
+        encode(Ack(room, first + i)) for i in range(len(texts))
+    ]
+
+
 def test_direct_ack_has_empty_room() -> None:
     assert frames.ack(b"\x00", 0) == encode(Ack("", 0))
 

@@ -167,10 +167,11 @@ def test_shutdown_notifies_every_client_and_joins_every_thread() -> None:
         server.shutdown()  # idempotent
 
 
-def test_shutdown_delivers_output_still_queued_before_the_notice() -> None:
-    """A client that was not reading gets everything queued for it, then SERVER_SHUTDOWN,
-    then FIN; shutdown leaves the interpreter's switch interval and collector as it found
-    them."""
+def test_shutdown_notice_goes_before_a_backlog_the_client_was_not_reading() -> None:
+    """SERVER_SHUTDOWN goes right after the frame going out when shutdown began, and output
+    queued behind it is dropped, so a client with a backlog still gets its ERROR within the
+    drain time: what arrives is whole DELIVERs in order (a prefix), the ERROR, then FIN. An
+    embedded server's shutdown leaves the interpreter's switch interval and collector alone."""
     interval, collecting = sys.getswitchinterval(), gc.isenabled()
     with (
         running_server(send_buffer=4096, out_limit=1 << 20) as server,
@@ -191,7 +192,8 @@ def test_shutdown_delivers_output_still_queued_before_the_notice() -> None:
             stopper.join(10)
         finally:
             bob.close()
-    assert [e.text for e in got if isinstance(e, Deliver)] == texts
+    delivered = [e.text for e in got if isinstance(e, Deliver)]
+    assert delivered == texts[: len(delivered)] and len(delivered) < len(texts)
     assert isinstance(got[-2], Error) and got[-2].code == ErrorCode.SERVER_SHUTDOWN
     assert got[-1] == Closed(reset=False)
     assert not stopper.is_alive() and session_threads() == []

@@ -3,6 +3,7 @@ BYE, shutdown."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
@@ -176,7 +177,7 @@ _stopped: list[int] = []
 
 
 @requirement("ERR-18")
-def test_shutdown(cw: Case, server_pid: int | None) -> None:
+def test_shutdown(cw: Case, server_pid: int | None, server_pids: list[int]) -> None:
     """When a server shuts down, it MUST send the fatal SERVER_SHUTDOWN to every connected
     client, registered or not, and close each connection as in §11.3. (Run last: it stops the
     server, which the suite can only do for a server it launched itself.)"""
@@ -192,6 +193,8 @@ def test_shutdown(cw: Case, server_pid: int | None) -> None:
     join(registered, room)
     registered.barrier("ERR-18")
     _stopped.append(server_pid)
-    os.kill(server_pid, signal.SIGTERM)
+    for pid in server_pids:  # every node of a launched cluster
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
     for c in (registered, fresh):
         c.expect_error([ErrorCode.SERVER_SHUTDOWN], "ERR-18", timeout=10)

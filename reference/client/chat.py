@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, assert_never
 
 from spec.constants import ErrorCode
-from spec.events import Roster
+from spec.events import Ack, Roster
 from spec.names import fold
 
 from .commands import (
     Command,
     CommandError,
+    Help,
     JoinRoom,
     LeaveRoom,
     ListRooms,
     Message,
+    Quit,
     Say,
     SwitchRoom,
     WhoIs,
@@ -34,6 +36,7 @@ from .errors import (
     ConnectionClosed,
     Disconnected,
     EndCause,
+    InvalidRequest,
     RequestFailed,
 )
 from .library import ChatClient, Request, ServerEvent
@@ -79,6 +82,9 @@ class Chat:
         self.rooms: list[str] = []
         self.current: str | None = None
         self._joining: set[str] = set()
+        #: Lines typed while reconnecting, sent in order once back in the rooms.
+        self._held: list[Say | Message] = []
+        self._reconnecting = False
         self._quitting = threading.Event()
         self.over = threading.Event()
         self.ended: Disconnected | None = None
@@ -146,34 +152,86 @@ class Chat:
             self.ended = ended
             self.over.set()
             self._live.notify_all()
+            lost, self._held = len(self._held), []
+        if lost:
+            self.frontend.notice(f"{_lines(lost)} typed while reconnecting {_were(lost)} not sent")
         self.frontend.over(ended)
+
+    # -- lines typed while reconnecting -----------------------------------------------------
+
+    def hold_if_reconnecting(self, command: Say | Message) -> int:
+        """While reconnecting (or while earlier lines still wait), keep ``command`` to send
+        once back in the rooms; how many now wait, or 0 if it is to be carried out now."""
+        with self._lock:
+            if not self._reconnecting and not self._held:
+                return 0
+            self._held.append(command)
+            return len(self._held)
+
+    def hold(self, command: Say | Message) -> int:
+        """Keep ``command`` for after the reconnect (the session has just been found lost)."""
+        with self._lock:
+            self._held.append(command)
+            return len(self._held)
+
+    def _send_held(self) -> None:
+        """Send what was typed while reconnecting, oldest first; a line stays held until it
+        is on the wire, so nothing typed meanwhile overtakes it."""
+        sent = 0
+        while True:
+            with self._lock:
+                if not self._held:
+                    self._reconnecting = False
+                    break
+                command = self._held[0]
+            try:
+                self.execute(command)
+            except ConnectionClosed:
+                return  # lost again: the next reconnect sends the rest
+            except (CommandError, InvalidRequest) as exc:
+                self.frontend.notice(f"a line typed while reconnecting was not sent: {exc}")
+            else:
+                sent += 1
+            with self._lock:
+                self._held.pop(0)
+        if sent:
+            self.frontend.notice(f"sent the {_lines(sent)} typed while reconnecting")
 
     # -- commands (input thread) ------------------------------------------------------------
 
-    def execute(self, command: Command) -> Request[Any] | None:
-        """Carry out a command; raises CommandError, ConnectionClosed, InvalidRequest."""
+    def execute(self, command: Command) -> list[Request[Ack]]:
+        """Carry out a command; raises CommandError, ConnectionClosed, InvalidRequest.
+
+        A message longer than the server's ``max_text`` goes as several, split at character
+        boundaries (at a space when one is near the limit); their requests are returned.
+        """
         client = self.client
-        if isinstance(command, Say):
-            return client.send(self._current_or_fail(), command.text)
-        if isinstance(command, Message):
-            return client.direct(command.nick, command.text)
-        if isinstance(command, JoinRoom):
-            self._join(client, command.room)
-        elif isinstance(command, LeaveRoom):
-            self._leave(client, command.room or self._current_or_fail())
-        elif isinstance(command, SwitchRoom):
-            room = fold(command.room)
-            with self._lock:
-                if room not in self.rooms:
-                    raise CommandError(f"you are not in #{room}: /join {room} first")
-                self.current = room
-        elif isinstance(command, WhoIs):
-            client.who(command.room or self._current_or_fail())
-        elif isinstance(command, ListRooms):
-            client.rooms()
-        else:
-            raise CommandError(f"{type(command).__name__} is the front end's to handle")
-        return None
+        limit = client.welcome.max_text if client.welcome is not None else 0
+        match command:
+            case Say(text):
+                room = self._current_or_fail()
+                return [client.send(room, part) for part in split_text(text, limit)]
+            case Message(nick, text):
+                return [client.direct(nick, part) for part in split_text(text, limit)]
+            case JoinRoom(room):
+                self._join(client, room)
+            case LeaveRoom(room):
+                self._leave(client, room or self._current_or_fail())
+            case SwitchRoom(room):
+                room = fold(room)
+                with self._lock:
+                    if room not in self.rooms:
+                        raise CommandError(f"you are not in #{room}: /join {room} first")
+                    self.current = room
+            case WhoIs(room):
+                client.who(room or self._current_or_fail())
+            case ListRooms():
+                client.rooms()
+            case Help() | Quit():
+                raise CommandError(f"{type(command).__name__} is the front end's to handle")
+            case _:
+                assert_never(command)
+        return []
 
     def _current_or_fail(self) -> str:
         current = self.current
@@ -216,6 +274,7 @@ class Chat:
 
     def _reconnect(self) -> None:
         with self._live:
+            self._reconnecting = True
             old, self._client = self._client, None
             rooms, current = list(self.rooms), self.current
         if old is not None:
@@ -241,10 +300,11 @@ class Chat:
             return
         self._adopt(client)
         self.frontend.connected(client, again=True)
-        self._restore(client, rooms, current)
+        if self._restore(client, rooms, current):
+            self._send_held()
 
-    def _restore(self, client: ChatClient, rooms: list[str], current: str | None) -> None:
-        """Be in the rooms we were in before, and no other."""
+    def _restore(self, client: ChatClient, rooms: list[str], current: str | None) -> bool:
+        """Be in the rooms we were in before, and no other; False if lost again meanwhile."""
         assert client.welcome is not None
         try:
             for room in rooms:
@@ -253,8 +313,35 @@ class Chat:
             if client.welcome.room not in rooms:
                 self._leave(client, client.welcome.room)
         except ClientError:
-            return  # lost again: the next Disconnected starts over
+            return False  # lost again: the next Disconnected starts over
         with self._lock:
             if current in self.rooms:
                 self.current = current
         self.frontend.notice("back in " + (", ".join(f"#{r}" for r in self.rooms) or "no room"))
+        return True
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """``text`` in pieces of at most ``limit`` UTF-8 bytes, cut between characters (after the
+    last space when it lies in the piece's second half); joined, they are ``text`` again.
+    A limit too small for any character leaves the text whole (the server will refuse it)."""
+    if len(text.encode()) <= limit or limit < 4:
+        return [text]
+    pieces: list[str] = []
+    while text:
+        end = len(text.encode()[:limit].decode(errors="ignore"))  # whole characters only
+        if end < len(text):
+            space = text.rfind(" ", 0, end)
+            if space >= end // 2:
+                end = space + 1
+        pieces.append(text[:end])
+        text = text[end:]
+    return pieces
+
+
+def _lines(count: int) -> str:
+    return "line" if count == 1 else f"{count} lines"
+
+
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"

@@ -102,6 +102,10 @@ class ServerProtocolError(ClientError):
     """The server sent something chatwire/1 forbids."""
 
 
+class NotChatwireServer(ConnectFailed, ServerProtocolError):
+    """The peer answered HELLO with bytes that are not chatwire/1 (an HTTP server, ...)."""
+
+
 class RequestFailed(ClientError):
     """The server answered a request with a non-fatal ERROR; the session goes on."""
 

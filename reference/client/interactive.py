@@ -5,259 +5,74 @@ sends what is typed; the client's receive thread shows what arrives. Lines from 
 thread go through ``print_formatted_text``, which prints them above the prompt and redraws the
 prompt with whatever the user had typed, untouched; ``patch_stdout`` does the same for any other
 output. The client asks for ECHO, so our own room messages come back in the room's order.
+
+This module connects, asks for the nick and runs the prompt (Ctrl-C clears the line, Tab
+completes: :mod:`.completion`); :mod:`.terminal` prints above the prompt from any thread, and
+:mod:`.render` decides what each event looks like (and that no text from others can move the
+cursor or pass for a line of its own).
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import threading
 import time
-import zlib
+from concurrent.futures import Future
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.application import run_in_terminal
-from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
+from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
-from prompt_toolkit.renderer import print_formatted_text as write_fragments
-from prompt_toolkit.styles import Style
 
 from spec.constants import Capability
-from spec.events import Ack, Deliver, Error, Joined, Left, Rooms, Roster, Whisper
+from spec.events import Ack
 from spec.names import fold, is_valid_nick
 
-from . import words
 from .chat import Chat, Endpoint
-from .commands import HELP, Command, CommandError, Help, Message, Quit, parse
+from .commands import (
+    HELP,
+    Command,
+    CommandError,
+    Help,
+    JoinRoom,
+    Message,
+    Quit,
+    Say,
+    SwitchRoom,
+    parse,
+)
+from .completion import ChatCompleter
 from .errors import (
     ClientError,
     ConnectFailed,
     ConnectionClosed,
-    Disconnected,
     EndCause,
     InvalidRequest,
     NickRefused,
 )
-from .library import ChatClient, ServerEvent
+from .library import ChatClient, Request
+from .render import STYLE, clean
 from .status import EXIT_NO_CONNECTION, EXIT_OK, EXIT_SESSION_ENDED
-
-STYLE = Style.from_dict(
-    {
-        "time": "ansibrightblack",
-        "room": "bold",
-        "notice": "ansibrightblack",
-        "error": "ansired bold",
-        "direct": "ansimagenta bold",
-        "prompt": "bold",
-    }
-)
-#: Nick colours: a nick always gets the same one (CRC-32 of its folded form picks it).
-PALETTE = (
-    "ansired",
-    "ansigreen",
-    "ansiyellow",
-    "ansiblue",
-    "ansimagenta",
-    "ansicyan",
-    "ansibrightred",
-    "ansibrightgreen",
-    "ansibrightyellow",
-    "ansibrightblue",
-    "ansibrightmagenta",
-    "ansibrightcyan",
-)
+from .terminal import ChatOver, TerminalView
 
 
-def nick_colour(nick: str) -> str:
-    return PALETTE[zlib.crc32(fold(nick).encode()) % len(PALETTE)]
+def _keys(view: TerminalView) -> KeyBindings:
+    keys = KeyBindings()
 
+    @keys.add("c-c")
+    def _clear_or_leave(event: KeyPressEvent) -> None:
+        """Ctrl-C clears a half-typed line, as in irssi and weechat; a second Ctrl-C in a row,
+        on the empty line, leaves (a first one there only says so)."""
+        buffer = event.app.current_buffer
+        if buffer.text:
+            buffer.reset()
+        elif event.is_repeat:
+            event.app.exit(exception=KeyboardInterrupt())
+        else:
+            view.notice("press Ctrl-C again to leave (or Ctrl-D, or /quit)")
 
-def _nick(nick: str) -> StyleAndTextTuples:
-    return [(f"fg:{nick_colour(nick)} bold", nick)]
-
-
-def _stamp() -> StyleAndTextTuples:
-    return [("class:time", time.strftime("%H:%M") + " ")]
-
-
-def _room(room: str) -> StyleAndTextTuples:
-    return [("class:room", f"#{room} ")]
-
-
-def _members(members: tuple[str, ...]) -> StyleAndTextTuples:
-    out: StyleAndTextTuples = [("class:notice", f"{len(members)} here: ")]
-    for i, member in enumerate(members):
-        out += [("", ", ")] if i else []
-        out += _nick(member)
-    return out
-
-
-_JOINED = ("class:notice", " joined")
-
-
-class _ChatOver(Exception):
-    """Ends the prompt when the session is over."""
-
-
-class TerminalView:
-    """The front end's output side (see :class:`reference.client.chat.Frontend`).
-
-    Only the prompt's own event loop writes to the terminal while a prompt runs: other threads
-    queue their lines and ask the loop to print them with ``run_in_terminal`` (which erases the
-    prompt, prints, and draws the prompt again with the typed text). Between prompts the main
-    thread prints what is queued. The prompt's start and end are tracked under the same lock as
-    the queue, so a line is never written by two threads at once, nor lost.
-    """
-
-    def __init__(self, session: PromptSession[str]) -> None:
-        self._session = session
-        self._lock = threading.RLock()
-        self._print_lock = threading.Lock()
-        self._queued: list[StyleAndTextTuples] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._drain_scheduled = False
-        self._ready = False
-        self._held: list[ServerEvent] = []
-        self._over = False
-        self.chat: Chat | None = None
-        self.max_text: int | None = None
-
-    def print(self, fragments: StyleAndTextTuples) -> None:
-        with self._print_lock:
-            self._queued.append(fragments)
-            if self._loop is not None and not self._drain_scheduled:
-                self._drain_scheduled = True
-                self._loop.call_soon_threadsafe(self._drain_in_prompt)
-
-    def _drain_in_prompt(self) -> None:
-        """In the prompt's loop: print the queue above the prompt."""
-        if self._session.app.is_done:
-            return  # the prompt is ending; the main thread prints the queue next
-        run_in_terminal(self.write_queued)
-
-    def write_queued(self) -> None:
-        """Print what is queued: in the prompt's loop, or in the main thread between prompts."""
-        with self._print_lock:
-            queued, self._queued = self._queued, []
-            self._drain_scheduled = False
-        output = self._session.output
-        for fragments in queued:
-            write_fragments(output, FormattedText([*fragments, ("", "\n")]), STYLE)
-        output.flush()
-
-    def prompt_started(self) -> None:
-        """The prompt's pre_run hook: from now until it ends, its loop prints."""
-        app = self._session.app
-        loop = asyncio.get_running_loop()
-        assert app.future is not None
-        with self._print_lock:
-            self._loop = loop
-            app.future.add_done_callback(self._prompt_ending)
-            if self._queued and not self._drain_scheduled:
-                self._drain_scheduled = True
-                loop.call_soon(self._drain_in_prompt)
-        self.exit_if_over()
-
-    def _prompt_ending(self, _: object) -> None:
-        with self._print_lock:
-            self._loop = None
-            self._drain_scheduled = False
-
-    def notice(self, text: str) -> None:
-        with self._lock:
-            self.print([*_stamp(), ("class:notice", f"-- {text}")])
-
-    def error(self, text: str) -> None:
-        with self._lock:
-            self.print([*_stamp(), ("class:error", f"! {text}")])
-
-    def connected(self, client: ChatClient, again: bool) -> None:
-        assert client.welcome is not None
-        self.max_text = client.welcome.max_text
-        roster = client.welcome_roster
-        members = _members(roster.members) if roster is not None else []
-        line = [
-            *_stamp(),
-            ("class:notice", "-- reconnected as " if again else "-- you are "),
-            *_nick(client.welcome.nick),
-            ("class:notice", " in "),
-            *_room(client.welcome.room),
-            *members,
-        ]
-        with self._lock:
-            self.print(line)
-            if not again:
-                self.print([("class:notice", "   type /help for the commands")])
-            self._ready = True
-            held, self._held = self._held, []
-            for event in held:
-                self._show(event)
-
-    def show(self, event: ServerEvent) -> None:
-        with self._lock:
-            if not self._ready:
-                self._held.append(event)
-            else:
-                self._show(event)
-
-    def _show(self, event: ServerEvent) -> None:
-        line = self._render(event)
-        if line:
-            self.print([*_stamp(), *line])
-        if isinstance(event, Disconnected):
-            self._ready = False
-
-    def _render(self, event: ServerEvent) -> StyleAndTextTuples:
-        if isinstance(event, Deliver):
-            return [*_room(event.room), ("", "<"), *_nick(event.sender), ("", "> " + event.text)]
-        if isinstance(event, Whisper):
-            said = ("", "> " + event.text)
-            return [("class:direct", "[direct] "), ("", "<"), *_nick(event.sender), said]
-        if isinstance(event, Joined):
-            return [*_room(event.room), ("class:notice", "-- "), *_nick(event.nick), _JOINED]
-        if isinstance(event, Left):
-            me = self.chat is not None and fold(event.nick) == fold(self.chat.endpoint.nick)
-            if me:
-                return [*_room(event.room), ("class:notice", "-- you left")]
-            how = ("class:notice", " " + words.left(event))
-            return [*_room(event.room), ("class:notice", "-- "), *_nick(event.nick), how]
-        if isinstance(event, Roster):
-            joined = self.chat is not None and self.chat.is_join_answer(event)
-            intro = "-- you joined; " if joined else "-- "
-            return [*_room(event.room), ("class:notice", intro), *_members(event.members)]
-        if isinstance(event, Rooms):
-            if not event.rooms:
-                return [("class:notice", "-- no rooms")]
-            listed = ", ".join(f"#{r.name} ({r.members})" for r in event.rooms)
-            return [("class:notice", f"-- rooms: {listed}")]
-        if isinstance(event, Error):
-            return [("class:error", "! " + words.request_error(event, self.max_text))]
-        if isinstance(event, Disconnected):
-            if event.cause is EndCause.BYE:
-                return [("class:notice", "-- disconnected")]
-            return [("class:error", "! " + event.describe())]
-        assert isinstance(event, Ack)
-        return []  # our own messages come back as DELIVER (ECHO)
-
-    def own_direct(self, nick: str, me: str, text: str) -> None:
-        line = [("class:direct", "[direct to "), *_nick(nick), ("class:direct", "] ")]
-        with self._lock:
-            self.print([*_stamp(), *line, ("", "<"), *_nick(me), ("", "> " + text)])
-
-    # -- ending the prompt from the receive thread --------------------------------------------
-
-    def over(self, ended: Disconnected) -> None:
-        with self._print_lock:
-            self._over = True
-            if self._loop is not None:
-                self._loop.call_soon_threadsafe(self.exit_if_over)
-
-    def exit_if_over(self) -> None:
-        """Runs in the prompt's event loop."""
-        app = self._session.app
-        if self._over and app.future is not None and not app.future.done():
-            app.exit(exception=_ChatOver())
+    return keys
 
 
 def run(host: str, port: int, nick: str | None, reconnect: bool, timeout: float) -> int:
@@ -290,25 +105,18 @@ def _ask_nick(session: PromptSession[str], view: TerminalView) -> str | None:
 def _register(
     session: PromptSession[str], view: TerminalView, chat: Chat, nick: str | None
 ) -> tuple[ChatClient | None, int]:
-    """Ask for a nick until the server takes one; keep one connection while it is alive."""
+    """Connect first, so a server that is not there is said before any question; then ask
+    for a nick until the server takes one, on one connection while it is alive."""
     end = chat.endpoint
     client: ChatClient | None = None
-    reused = False
+    asked = False  # we waited for the user on this connection: the server may have given up
     retry = 0.5
     while True:
-        if nick is None:
-            nick = _ask_nick(session, view)
-            if nick is None:
-                return None, EXIT_OK
-        if not is_valid_nick(nick):
-            view.error(f"{nick!r} cannot be a nick: use 1 to 32 of A-Z a-z 0-9 _ -")
-            nick = None
-            continue
         if client is None:
             try:
                 client = ChatClient.open(end.host, end.port, timeout=end.timeout,
                                          on_event=chat.on_event)  # fmt: skip
-                reused = False
+                asked = False
             except ConnectFailed as exc:
                 if not chat.reconnect:
                     _stderr(f"error: {exc}")
@@ -318,16 +126,29 @@ def _register(
                 time.sleep(retry)  # back-off while the user waits for the server to come up
                 retry = min(retry * 2, 30.0)
                 continue
+        if nick is None:
+            nick, asked = _ask_nick(session, view), True
+            if nick is None:
+                client.close()
+                return None, EXIT_OK
+        if not is_valid_nick(nick):
+            view.error(f"{nick!r} cannot be a nick: use 1 to 32 of A-Z a-z 0-9 _ -")
+            nick = None
+            continue
         try:
             client.register(nick, end.caps)
         except NickRefused as exc:
             view.error(str(exc))
-            nick, reused = None, True
+            nick = None
             continue
+        except ConnectFailed as exc:  # it answered, but not in chatwire/1
+            client.close()
+            _stderr(f"error: {exc}")
+            return None, EXIT_NO_CONNECTION
         except ClientError as exc:
             client.close()
             client = None
-            if reused:
+            if asked:
                 continue  # the server may have given up on us while we asked: try afresh
             _stderr(f"error: {exc}")
             return None, EXIT_SESSION_ENDED
@@ -340,10 +161,19 @@ def _converse(session: PromptSession[str], view: TerminalView, chat: Chat) -> in
         room = chat.current
         return FormattedText([("class:prompt", f"#{room}> " if room else "(no room)> ")])
 
+    completer = ChatCompleter(view.directory, lambda: chat.current)
+    keys = _keys(view)
     while not chat.over.is_set():
         try:
-            line = session.prompt(prompt_text, style=STYLE, pre_run=view.prompt_started)
-        except _ChatOver:
+            line = session.prompt(
+                prompt_text,
+                style=STYLE,
+                pre_run=view.prompt_started,
+                key_bindings=keys,
+                completer=completer,
+                complete_while_typing=False,
+            )
+        except ChatOver:
             break
         except (EOFError, KeyboardInterrupt):
             chat.quit("bye")
@@ -367,22 +197,61 @@ def _converse(session: PromptSession[str], view: TerminalView, chat: Chat) -> in
 
 
 def _carry_out(view: TerminalView, chat: Chat, command: Command) -> None:
+    if isinstance(command, Say | Message) and (waiting := chat.hold_if_reconnecting(command)):
+        _say_held(view, waiting)
+        return
     try:
-        chat.execute(command)
-        if isinstance(command, Message):  # a refusal follows as the server's ERROR
-            view.own_direct(command.nick, chat.endpoint.nick, command.text)
+        if isinstance(command, JoinRoom) and fold(command.room) in chat.rooms:
+            chat.execute(SwitchRoom(command.room))
+            view.notice(f"you are in #{chat.current} already; plain lines go there now")
+            return
+        requests = chat.execute(command)
+        if isinstance(command, SwitchRoom):
+            view.notice(f"plain lines now go to #{chat.current}")
+        if isinstance(command, Message):
+            _show_when_accepted(view, requests, command, chat.endpoint.nick)
     except CommandError as exc:
         view.error(str(exc))
     except InvalidRequest as exc:
         view.error(f"cannot send that: {exc}")
     except ConnectionClosed:
-        view.error("not connected" + (" (reconnecting)" if chat.reconnect else ""))
+        if chat.reconnect and isinstance(command, Say | Message):
+            _say_held(view, chat.hold(command))
+        else:
+            view.error(
+                "not connected" + ("; reconnecting" if chat.reconnect else "") + ": not done"
+            )
     except ClientError:
         pass  # a refused request: the server's ERROR is shown as it arrives
+
+
+def _say_held(view: TerminalView, waiting: int) -> None:
+    view.notice(f"not connected: sent once reconnected ({waiting} waiting)")
+
+
+def _show_when_accepted(
+    view: TerminalView, requests: list[Request[Ack]], sent: Message, me: str
+) -> None:
+    """Show a direct message as sent once the server has accepted it (every piece ACKed); a
+    refusal shows as the server's ERROR instead, so a message nobody got never looks sent."""
+    left = [len(requests)]
+    lock = threading.Lock()
+
+    def done(answered: Future[Ack]) -> None:
+        if answered.exception() is not None:
+            return
+        with lock:
+            left[0] -= 1
+            if left[0]:
+                return
+        view.own_direct(sent.nick, me, sent.text)
+
+    for request in requests:
+        request.add_done_callback(done)
 
 
 def _stderr(text: str) -> None:
     """One line on the real stderr (patch_stdout redirects sys.stderr above the prompt)."""
     stream = sys.__stderr__ or sys.stderr
-    stream.write(text + "\n")
+    stream.write(clean(text) + "\n")
     stream.flush()

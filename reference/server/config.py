@@ -46,9 +46,6 @@ class ServerConfig:
     drain_time: float = 1.0
     #: listen() backlog (the kernel caps it at net.core.somaxconn).
     backlog: int = 4096
-    #: KiB of stack per session thread (0 = the platform default). Every server test passes
-    #: at 32, the smallest CPython allows; only touched pages cost memory.
-    thread_stack_size: int = 128
     #: SO_SNDBUF for client sockets in bytes (0 = kernel default, auto-tuned).
     send_buffer: int = 0
     #: Seconds ``Server.shutdown`` gives clients to receive SERVER_SHUTDOWN and close.
@@ -92,10 +89,6 @@ class ServerConfig:
             (0 <= self.burst <= 0xFFFF, "burst must be in 0..65535"),
             (0 <= self.drain_time <= 2.0, "drain-time must be in 0..2 s"),
             (self.backlog >= 1, "backlog must be at least 1"),
-            (
-                self.thread_stack_size == 0 or self.thread_stack_size >= 32,
-                "thread-stack-size must be 0 (default) or at least 32 KiB",
-            ),
             (self.send_buffer >= 0, "send-buffer must be >= 0"),
             (0 < self.shutdown_timeout <= 10, "shutdown-timeout must be in (0, 10] s"),
         ]

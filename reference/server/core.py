@@ -11,23 +11,24 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import gc
 import logging
 import os
+import select
 import socket
-import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import Protocol
 
-from spec.codec import encode
+from spec.codec import error_frame
 from spec.constants import ErrorCode, LeaveReason
-from spec.events import Error
 
 from ..ending import Ending
 from ..flusher import Flusher
 from ..hub import Hub
+from ..hubapi import RoomHub
 from ..outbox import Congestion, Outbox
 from ..session import Session
 from .config import ServerConfig
@@ -39,11 +40,8 @@ log = logging.getLogger("reference.server")
 #: (measured: 9000 threads: 8 s on one eventfd, 0.6 s spread over 128; 300 threads: 13 ms).
 WAKE_GROUPS = 64
 
-#: The interpreter's switch interval (seconds) while shutting down. A thread waiting for the
-#: GIL wakes every interval to demand it; with thousands waiting at the default 5 ms those
-#: wake-ups alone saturate the CPU (measured: 15,000 threads woken at once end in 5.0 s at
-#: 5 ms, 1.1 s at 1 s). During shutdown every thread soon blocks or ends and so lets go.
-SHUTDOWN_SWITCH_INTERVAL = 1.0
+#: Handler threads that may read and handle frames at once (``Server.turns``).
+TURNS = 4
 
 #: accept() failures that mean "out of a resource right now": log, back off, go on.
 _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
@@ -51,20 +49,49 @@ _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _TRANSIENT_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EAGAIN, errno.EINTR}
 
 
+class Tuning(Protocol):
+    """Process-wide settings a server may be given for its shutdown (the CLI's
+    ``reference.server.tuning.ProcessTuning``). A server without one changes nothing outside
+    itself."""
+
+    def begin(self) -> None:
+        """Shutdown has begun: called once, from whichever thread began it."""
+
+    def confine(self, threads: Sequence[threading.Thread]) -> None:
+        """These threads (and the calling one) do the rest of the shutdown."""
+
+    def restore(self) -> None:
+        """Shutdown is over: put back what ``begin`` and ``confine`` changed."""
+
+
+class _NoTuning:
+    def begin(self) -> None:
+        pass
+
+    def confine(self, threads: Sequence[threading.Thread]) -> None:
+        pass
+
+    def restore(self) -> None:
+        pass
+
+
 class Server:
     def __init__(
         self,
         config: ServerConfig | None = None,
         session_class: type[Session] = Session,
-        hub_class: type[Hub] = Hub,
+        hub_class: Callable[[int, int], RoomHub] = Hub,
+        *,
+        tuning: Tuning | None = None,
     ) -> None:
         self.config = config or ServerConfig()
+        self.tuning: Tuning = tuning or _NoTuning()
         self.config.validate()
         self.session_class = session_class
         self.hub = hub_class(self.config.max_frame, self.config.max_rooms)
-        farewell = encode(Error(ErrorCode.SLOW_CONSUMER, "output not read in time"))
+        farewell = error_frame(ErrorCode.SLOW_CONSUMER, "output not read in time")
         self.flusher = Flusher(self.config.slow_timeout, farewell)
-        self.shutdown_frame = encode(Error(ErrorCode.SERVER_SHUTDOWN, "server shutting down"))
+        self.shutdown_frame = error_frame(ErrorCode.SERVER_SHUTDOWN, "server shutting down")
         self.shutdown_ending = Ending(
             LeaveReason.SHUTDOWN, self.shutdown_frame, notify=False, detail="server shutdown"
         )
@@ -78,6 +105,15 @@ class Server:
         self._sessions: dict[Session, threading.Thread] = {}
         self._sessions_cond = threading.Condition()
         self._stop = threading.Event()
+        #: A turn to read and handle frames, taken by a handler thread whose socket is
+        #: readable and given up while it is held back (§12.3). Under a flood of thousands of
+        #: clients, thousands of runnable threads would each wait seconds for the GIL (CPython
+        #: hands it to any one waiter), the flusher and the shutdown among them; waiting for a
+        #: turn, they wait in first-come order, off the GIL.
+        self.turns = threading.Semaphore(TURNS)
+        #: A pipe any thread, or a signal handler without the GIL, may write to ask for
+        #: shutdown (``stop_fd``); running handler threads check it (``stop_poll_fd``).
+        self._stop_pipe: tuple[int, int] | None = None
         self._state_lock = threading.Lock()
         self._started = False
         self._stopped = False
@@ -104,84 +140,79 @@ class Server:
         self.address = listener.getsockname()[:2]
         flags = os.EFD_NONBLOCK | os.EFD_CLOEXEC
         self.wake_fds = [os.eventfd(0, flags) for _ in range(WAKE_GROUPS)]
+        self._stop_pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.flusher.start()
         self._accept_thread = threading.Thread(target=self._accept_loop, name="chatwire-accept")
         self._accept_thread.start()
         log.info("listening on %s:%d", *self.address)
 
     def shutdown(self) -> None:
-        """SERVER_SHUTDOWN to every client (§11.5), then join every thread. Idempotent.
+        """SERVER_SHUTDOWN to every client (§11.5), each connection closed as §11.3 says,
+        every thread joined, all within ``shutdown_timeout``. Idempotent.
 
-        The ERROR is queued for every client at once; then, on one CPU, two phases, so that
-        thousands of threads never compete for the GIL with each other or with the flusher:
-
-        1. every handler thread is woken, a group at a time, hands its socket to the flusher
-           without any I/O of its own, and ends; each one is joined.
-        2. the flusher alone writes each client's queued output and ERROR, sends FIN, reads
-           and discards until EOF (§11.3) and closes. Whatever has not seen EOF by one
-           deadline for all (``drain_time`` after phase 2 begins, and within
-           ``shutdown_timeout``) is closed then.
+        Deterministic: each phase is over before the next begins, and only the flusher writes
+        to clients, once every handler thread has ended. Nothing outside the server changes
+        unless the server was given a ``tuning`` (the CLI's opt-in process policy).
         """
         with self._state_lock:
             if self._stopped or not self._started:
                 self._stopped = True
                 return
             self._stopped = True
-        started = time.monotonic()
-        hard_deadline = started + self.config.shutdown_timeout
-        # No waiter for the GIL times out and forces a switch: every thread here runs briefly
-        # and blocks or ends. No cyclic collection passes over every client's objects.
-        interval, collecting = sys.getswitchinterval(), gc.isenabled()
-        sys.setswitchinterval(max(interval, SHUTDOWN_SWITCH_INTERVAL))
-        gc.disable()
-        try:
-            count = self._shut_down(hard_deadline)
-        finally:
-            sys.setswitchinterval(interval)
-            if collecting:
-                gc.enable()
-        log.info("closed %d sessions; shut down in %.2fs", count, time.monotonic() - started)
-
-    def _shut_down(self, hard_deadline: float) -> int:
-        self._shutdown_deadline = hard_deadline
-        self.flusher.deferred_wakes = True  # the flusher sleeps through phase 1
-        self.closing = True
-        self._stop.set()
         assert self._listener is not None and self._accept_thread is not None
+        started = time.monotonic()
+
+        # 1. Admit nobody more. ``closing`` is what handler threads check between frames and
+        #    on waking (a busy one may have set it already, see ``stop_fd``); shutting the
+        #    listener down wakes the accept thread from accept().
+        deadline = self.begin_closing()
+        self._stop.set()
         with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocking accept()
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._accept_thread.join()
         self._listener.close()
+        log.debug("shutdown: accepting stopped at %.2fs", time.monotonic() - started)
+
+        # 2. Every session's last frame is SERVER_SHUTDOWN, queued now: nothing can be queued
+        #    after it (ERR-4), and a slow-consumer cut no longer adds its own ERROR. It goes
+        #    right after the frame now going out: output queued behind that is dropped, so
+        #    that a client flooded with output gets its ERROR within the drain time (§11.5).
+        #    Queueing wakes nobody (``begin_closing``): thousands of system calls saved.
         with self._sessions_cond:
             everyone = dict(self._sessions)
-        for session in everyone:  # nothing can be queued after it (§11.2)
-            session.outbox.push_final(self.shutdown_frame)
-        self.congestion.wake_all()  # senders held back: stop waiting
-        own_cpus = _gather_on_one_cpu([self.flusher.thread, *everyone.values()])
-        try:
-            self._end_sessions(everyone, hard_deadline)
-            self._flush_and_close(everyone, hard_deadline)
-        finally:
-            if own_cpus is not None:
-                with contextlib.suppress(OSError):
-                    os.sched_setaffinity(0, own_cpus)
-        return len(everyone)
+        for session in everyone:
+            session.outbox.push_final(self.shutdown_frame, drop_backlog=True)
 
-    def _flush_and_close(self, everyone: dict[Session, threading.Thread], deadline: float) -> None:
-        """Phase 2: let the flusher write, drain and close; then stop it."""
+        self.tuning.confine([self.flusher.thread, *everyone.values()])
+        # 3. Wake the handler threads one eventfd group at a time and join them, the next
+        #    group waking while this one is joined (a few hundred runnable at most). Each
+        #    hands its socket to the flusher without any I/O (``hand_over``) and ends.
+        self._end_sessions(everyone, deadline)
         stuck = sum(thread.is_alive() for thread in everyone.values())
         if stuck:
             log.warning("%d session threads still running at shutdown", stuck)
-        self.flusher.deferred_wakes = False
-        self.flusher.poke()
-        self.flusher.wait_lingering(min(time.monotonic() + self.config.drain_time, deadline))
+        log.debug("shutdown: handler threads ended at %.2fs", time.monotonic() - started)
+
+        # 4. The flusher alone writes each client's queued output and ERROR, sends FIN,
+        #    reads and discards until EOF, and closes; by one deadline for all.
+        #    The drain time starts now, not when shutdown began: under a flood the thread
+        #    running this may have waited long for the GIL.
+        drained_by = time.monotonic() + self.config.drain_time
+        self.flusher.release(drained_by)
+        self.flusher.wait_lingering(drained_by)
+        log.debug("shutdown: sockets closed at %.2fs", time.monotonic() - started)
+
+        # 5. Stop the flusher: whatever still lingers is closed now, and so is a socket handed
+        #    over later by a thread that missed the deadline.
         self.flusher.stop()
-        for wake_fd in self.wake_fds:
-            os.close(wake_fd)
+        if not any(thread.is_alive() for thread in everyone.values()):
+            for fd in (*self.wake_fds, *self._stop_fds()):
+                os.close(fd)
+        self.tuning.restore()
+        took = time.monotonic() - started
+        log.info("closed %d sessions; shut down in %.2fs", len(everyone), took)
 
     def _end_sessions(self, everyone: dict[Session, threading.Thread], deadline: float) -> None:
-        """Wake the handler threads one eventfd group at a time and join them, the next group
-        waking while this one is joined: a few hundred threads at most are runnable at once."""
         groups: dict[int, list[threading.Thread]] = {fd: [] for fd in self.wake_fds}
         for session, thread in everyone.items():
             groups[session.wake_fd].append(thread)
@@ -194,11 +225,69 @@ class Server:
         for threads in woken:
             _join(threads, deadline)
 
+    @property
+    def stop_fd(self) -> int:
+        """Write a byte here to ask for shutdown; then call :meth:`shutdown`. Safe from a
+        signal handler (``signal.set_wakeup_fd(server.stop_fd)``): handler threads that are
+        running see it at once, so a flood of busy threads ends even while the thread that
+        is to call ``shutdown`` waits for the GIL behind them."""
+        return self._stop_fds()[1]
+
+    @property
+    def stop_poll_fd(self) -> int:
+        """Readable once a stop was asked for (never read: it stays readable)."""
+        return self._stop_fds()[0]
+
+    def stop_requested(self) -> bool:
+        """Whether shutdown has begun or been asked for through ``stop_fd`` (then it begins
+        now). One system call that does not wait: handler threads ask between reads and every
+        few dozen frames."""
+        if self.closing:
+            return True
+        if not select.select([self.stop_poll_fd], [], [], 0)[0]:
+            return False
+        self.begin_closing()
+        return True
+
+    def wait_stop(self, timeout: float | None = None) -> bool:
+        """Wait until a stop is asked for through ``stop_fd``; False on timeout."""
+        poller = select.poll()
+        poller.register(self.stop_poll_fd, select.POLLIN)
+        return bool(poller.poll(None if timeout is None else int(timeout * 1000)))
+
+    def begin_closing(self) -> float:
+        """Enter shutdown (idempotent): from now on handler threads end their sessions with
+        SERVER_SHUTDOWN and hand their sockets to the flusher; senders held back (§12.3) are
+        released. Returns the one deadline for every drain and wait of the shutdown."""
+        # Nothing here may release the GIL before ``closing`` is set: under a flood, getting
+        # it back can take seconds, and busy threads go on until they see ``closing``.
+        with self._state_lock:
+            first = self._shutdown_deadline is None
+            if first:
+                self._shutdown_deadline = time.monotonic() + self.config.shutdown_timeout
+                # Sessions ending from now on wake nobody (each system call is a release of
+                # the GIL); ``shutdown`` pokes the flusher once they have.
+                self.flusher.hold()
+            deadline = self._shutdown_deadline
+        assert deadline is not None
+        self.closing = True  # after the deadline: whoever sees ``closing`` may use it
+        if first:
+            self.tuning.begin()
+            with contextlib.suppress(OSError):  # busy handler threads see it (``serve``)
+                os.write(self.stop_fd, b"\0")
+        self.congestion.wake_all()
+        return deadline
+
+    def _stop_fds(self) -> tuple[int, int]:
+        if self._stop_pipe is None:
+            raise RuntimeError("server not started")
+        return self._stop_pipe
+
     def hand_over(self, sock: socket.socket, outbox: Outbox) -> None:
         """At shutdown, a handler thread's last act: the flusher sends what ``outbox`` holds
-        (its last frame queued), then FIN, drains until EOF and closes ``sock``."""
-        assert self._shutdown_deadline is not None
-        self.flusher.linger(sock, self._shutdown_deadline, outbox)
+        (its last frame queued), then FIN, drains until EOF or the drain time that
+        ``shutdown`` gives it, and closes ``sock``."""
+        self.flusher.linger(sock, float("inf"), outbox)
 
     def __enter__(self) -> Server:
         self.start()
@@ -280,9 +369,7 @@ class Server:
         with self._sessions_cond:
             self._sessions[session] = thread
         log.info("connect %s", peer)
-        previous = threading.stack_size()
         try:
-            threading.stack_size(self.config.thread_stack_size * 1024)
             thread.start()
         except RuntimeError as exc:  # "can't start new thread": out of memory or limits
             log.error("refusing %s: %s", peer, exc)
@@ -290,50 +377,25 @@ class Server:
                 del self._sessions[session]
             session.outbox.seal()
             self.refuse(sock, ErrorCode.SERVER_FULL, "server out of resources")
-        finally:
-            threading.stack_size(previous)
 
     def refuse(self, sock: socket.socket, code: ErrorCode, text: str) -> None:
         """§4.5: never a silent close. ERROR, FIN, and the flusher lingers until EOF."""
         try:
             sock.setblocking(False)
-            sock.send(encode(Error(code, text)))
+            sock.send(error_frame(code, text))
             sock.shutdown(socket.SHUT_WR)
         except OSError:
             sock.close()
             return
         self.flusher.linger(sock, self.deadline(self.config.drain_time))
 
-    def session_ended(self, session: Session) -> None:
+    def session_ended(self, session: object) -> None:
         with self._sessions_cond:
-            self._sessions.pop(session, None)
+            if isinstance(session, Session):
+                self._sessions.pop(session, None)
             self._sessions_cond.notify_all()
 
 
 def _join(threads: list[threading.Thread], deadline: float) -> None:
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
-
-
-def _gather_on_one_cpu(threads: list[threading.Thread]) -> set[int] | None:
-    """Confine these threads and the calling one to one CPU; the calling thread's CPUs before.
-
-    Thousands of handler threads ending, then one flusher closing thousands of sockets, make
-    no use of a second CPU under the GIL, but spread over several they cost the kernel an
-    interrupt to another CPU for each thread woken there and each stack unmapped (a TLB
-    flush): measured, 15,000 threads end in 0.7 s on one CPU, 1.0 s on two. The other CPUs
-    are left to the clients."""
-    try:
-        own = os.sched_getaffinity(0)
-    except OSError:
-        return None
-    if len(own) < 2:
-        return None
-    one = {min(own)}
-    for thread in threads:
-        if thread.native_id is not None and thread.is_alive():
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(thread.native_id, one)
-    with contextlib.suppress(OSError):
-        os.sched_setaffinity(0, one)
-    return own

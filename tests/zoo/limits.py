@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from reference.server import ServerConfig
 from reference.session import Ending, Session, fatal
 from spec.connection import State
 from spec.constants import ErrorCode, LeaveReason
@@ -68,6 +69,7 @@ class CutsAtZeroIdleSession(Session):
 
     def timers(self, now: float) -> tuple[float | None, Ending | None]:
         advertised = self.config
+        assert isinstance(advertised, ServerConfig)
         self.config = dataclasses.replace(advertised, idle_timeout=self.HIDDEN_IDLE)
         try:
             return super().timers(now)

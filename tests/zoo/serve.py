@@ -16,11 +16,12 @@ import threading
 
 from reference.server import ServerConfig
 from tests.conformance_runner import QUICK
+from tests.zoo.concurrency_servers import CONCURRENCY_ZOO
 from tests.zoo.servers import ZOO
 
 
 def main(argv: list[str] | None = None) -> int:
-    names = {s.name: s for s in ZOO}
+    names = {s.name: s for s in ZOO + CONCURRENCY_ZOO}
     parser = argparse.ArgumentParser(prog="python -m tests.zoo.serve")
     parser.add_argument("name", choices=sorted(names), help="the broken server to run")
     args = parser.parse_args(argv)

@@ -18,7 +18,7 @@ from reference.hub import Hub, Member
 from reference.server import Server, ServerConfig
 from reference.session import Ending, Session
 from spec.constants import HARD_MAX_FRAME, FrameType, LeaveReason
-from spec.decoder import FrameSplitter
+from spec.events import Hello
 from tests.zoo.limits import (
     BytesAreActivitySession,
     IdleWhileCongestedSession,
@@ -160,11 +160,11 @@ class OversizeSession(Session):
 
     def __init__(self, server: Server, sock: socket.socket, peer: str) -> None:
         super().__init__(server, sock, peer)
-        self.splitter = FrameSplitter(HARD_MAX_FRAME)
+        self.conn.max_frame = HARD_MAX_FRAME
 
-    def on_hello(self, body: bytes) -> Ending | None:
-        ending = super().on_hello(body)
-        self.splitter.max_frame = HARD_MAX_FRAME
+    def on_hello(self, hello: Hello) -> Ending | None:
+        ending = super().on_hello(hello)
+        self.conn.max_frame = HARD_MAX_FRAME
         return ending
 
 
