@@ -98,7 +98,11 @@ class Session(FrameHandling):
             now = time.monotonic()
             wait, ending = self.timers(now)
             if ending is not None:
-                return ending
+                # KEEP-6: a frame that has arrived is not silence, even if this thread was late
+                # to read it (a stalled process); read what is there before cutting for idleness.
+                if ending.reason is not LeaveReason.TIMEOUT or not poller.poll(0):
+                    return ending
+                wait = 0
             ready = poller.poll(None if wait is None else max(0, int(wait * 1000) + 1))
             if not any(fd == sock_fd for fd, _ in ready):
                 continue
