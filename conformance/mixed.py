@@ -56,6 +56,8 @@ BYE_TEXT = "mixed: bye ✓"
 ANSWER_WAIT = 8.0
 SETTLE_WAIT = 4.0
 KEEPALIVE = 0.25
+#: With a flood limit, each actor sends what its bucket allows in this many seconds.
+RATE_BUDGET = 3.0
 
 _tokens = itertools.count(0x00AB_0000_0000_0001)
 
@@ -289,6 +291,10 @@ def traffic(cw: Case, mx: Mixed) -> None:
     rng = random.Random(cw.rng.random())
     spell_rngs = [random.Random(rng.random()) for _ in mx.actors]
     gone = {a.nick for a in mx.actors if a.gone}
+    welcome = mx.actors[0].client.welcome if mx.actors[0].client else None
+    if welcome is not None and welcome.rate:  # keep within RATE_BUDGET s of the flood limit
+        for a in mx.actors:
+            _trim(a, int(welcome.burst + welcome.rate * RATE_BUDGET))
     finished = threading.Semaphore(0)
     all_done = threading.Event()
 
@@ -315,7 +321,8 @@ def traffic(cw: Case, mx: Mixed) -> None:
         while not all_done.wait(KEEPALIVE):
             _ping(a)
         deadline = time.monotonic() + SETTLE_WAIT * cw.scale
-        while _awaited_lefts(client, gone) and time.monotonic() < deadline:
+        lefts = _Lefts(client, gone)
+        while lefts.pending() and time.monotonic() < deadline:
             client.drain()  # the log keeps everything; wait for what comes next
             if client.recv_event(KEEPALIVE) is None:
                 _ping(a)
@@ -331,6 +338,17 @@ def traffic(cw: Case, mx: Mixed) -> None:
     counter.start()
     cw.parallel(len(mx.actors), one, timeout=120.0)
     counter.join(timeout=1.0)
+
+
+def _trim(a: Actor, budget: int) -> None:
+    """Drop the SENDs and DIRECTs beyond ``budget`` (JOIN, LEAVE and PING stay)."""
+    for chunk in a.actions:
+        for act in list(chunk):
+            if act.kind in ("send", "direct"):
+                if budget <= 0:
+                    chunk.remove(act)
+                budget -= 1
+    a.actions = [chunk for chunk in a.actions if chunk]
 
 
 def _ping(a: Actor) -> None:
@@ -420,14 +438,24 @@ def _depart(a: Actor) -> None:
         client.abort()
 
 
-def _awaited_lefts(client: MockClient, gone: set[str]) -> set[tuple[str, str]]:
-    """(room, nick) of gone actors this client has seen in a room and no LEFT for yet."""
-    seen: set[tuple[str, str]] = set()
-    for _, e in list(client.log):
-        if isinstance(e, Roster):
-            seen.update((e.room, m) for m in e.members if m in gone)
-        elif isinstance(e, Joined) and e.nick in gone:
-            seen.add((e.room, e.nick))
-        elif isinstance(e, Left):
-            seen.discard((e.room, e.nick))
-    return seen
+class _Lefts:
+    """(room, nick) of gone actors a client has seen in a room and no LEFT for yet, read
+    incrementally from its log (a rescan per wake-up would starve the suite's threads)."""
+
+    def __init__(self, client: MockClient, gone: set[str]) -> None:
+        self.client, self.gone = client, gone
+        self.read = 0
+        self.awaited: set[tuple[str, str]] = set()
+
+    def pending(self) -> bool:
+        log = self.client.log
+        end = len(log)
+        for _, e in log[self.read : end]:
+            if isinstance(e, Roster):
+                self.awaited.update((e.room, m) for m in e.members if m in self.gone)
+            elif isinstance(e, Joined) and e.nick in self.gone:
+                self.awaited.add((e.room, e.nick))
+            elif isinstance(e, Left):
+                self.awaited.discard((e.room, e.nick))
+        self.read = end
+        return bool(self.awaited)

@@ -1,7 +1,8 @@
 r"""The scripted client's output: one line per event, in text (default) or JSON (``--json``).
 
 This format is stable: scripts and tests parse it. Each line is ``KEYWORD FIELD...``; fields are
-separated by one space. Nicks and room names never hold spaces. A field named TEXT is always
+separated by one space. Nicks and room names never hold spaces (should a faulty server send a
+name that is not valid, it is escaped as TEXT is, a space as ``\x20``). A field named TEXT is always
 the last one and always present (it may be empty, leaving the line ending in a space); in it a
 backslash is written ``\\``, a newline ``\n``, a carriage return ``\r``, a tab ``\t``, any other
 control character ``\xHH`` and the line and paragraph separators ``\u2028`` ``\u2029``, so
@@ -144,26 +145,28 @@ def as_json(fields: dict[str, Any]) -> str:
 
 
 def as_text(fields: dict[str, Any]) -> str:
+    w = _word
     match fields["event"]:
         case "welcome":
-            return " ".join(["welcome", fields["nick"], fields["room"], *fields["members"]])
+            return " ".join(map(w, ["welcome", fields["nick"], fields["room"], *fields["members"]]))
         case "message":
-            head = f"message {fields['room']} {fields['seq']} {fields['sender']}"
+            head = f"message {w(fields['room'])} {fields['seq']} {w(fields['sender'])}"
             return f"{head} {escape(fields['text'])}"
         case "whisper":
-            return f"whisper {fields['sender']} {escape(fields['text'])}"
+            return f"whisper {w(fields['sender'])} {escape(fields['text'])}"
         case "ack":
-            return f"ack {fields['room']} {fields['seq']}"
+            return f"ack {w(fields['room'])} {fields['seq']}"
         case "ack-direct":
             return "ack-direct"
         case "roster":
-            return " ".join(["roster", fields["room"], str(fields["seq"]), *fields["members"]])
+            members = map(w, fields["members"])
+            return " ".join(["roster", w(fields["room"]), str(fields["seq"]), *members])
         case "rooms":
-            return " ".join(["rooms", *(f"{r['name']}:{r['members']}" for r in fields["rooms"])])
+            return " ".join(["rooms", *(f"{w(r['name'])}:{r['members']}" for r in fields["rooms"])])
         case "joined":
-            return f"joined {fields['room']} {fields['nick']}"
+            return f"joined {w(fields['room'])} {w(fields['nick'])}"
         case "left":
-            head = f"left {fields['room']} {fields['nick']} {fields['reason']}"
+            head = f"left {w(fields['room'])} {w(fields['nick'])} {fields['reason']}"
             return f"{head} {escape(fields['text'])}"
         case "error":
             return f"error {fields['code']} {fields['request']} {escape(fields['text'])}"
@@ -175,6 +178,12 @@ def as_text(fields: dict[str, Any]) -> str:
             return f"closed {fields['cause']} {escape(fields['text'])}"
         case keyword:
             raise ValueError(f"no text line for the keyword {keyword!r}")
+
+
+def _word(name: str) -> str:
+    """A nick or room name as one field: as it is (a valid name), or escaped like TEXT with a
+    space written ``\\x20``, should a faulty server send a name that is not valid."""
+    return escape(name).replace(" ", "\\x20")
 
 
 def render(fields: dict[str, Any], json_lines: bool) -> str:
