@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 SERVER ?=
 
-.PHONY: test lint typecheck check-code venv server client conformance bench clean vectors docs bench-smoke
+.PHONY: test lint typecheck check-code venv server client conformance bench clean vectors docs bench-smoke cluster
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ server: $(STAMP)
 # Exit status 5 (the server ended the session: the client's last line says how) is no make error.
 client: $(STAMP)
 	@$(PY) -m reference.client --host $(HOST) --port $(PORT) || [ $$? -eq 5 ]
+
+# Redis and three cluster nodes on ports 5001-5003 (PROTOCOL.md §20); try: make client PORT=5002
+cluster: $(STAMP)
+	$(PY) -m reference.cluster --nodes 3 --base-port 5001
 
 # The standard bench sweep beside the naive and raw baselines (a few minutes on 2 cores).
 bench: $(STAMP)

@@ -20,7 +20,7 @@ from typing import Any
 from . import capacity, metrics
 from .burstload import BurstOrder
 from .context import Context, failed_server, frozen, spread
-from .orders import RECEIVER, ClientSpec
+from .orders import ClientSpec, Role
 from .procstat import ProcSample
 from .servers import Server, ServerError
 
@@ -52,7 +52,7 @@ def run(ctx: Context) -> None:
 
 def _burst(ctx: Context, server: Server, n: int) -> dict[str, Any]:
     tag = ctx.unique("b")
-    specs = [ClientSpec(f"{tag}c{i}", RECEIVER) for i in range(n)]
+    specs = [ClientSpec(f"{tag}c{i}", Role.RECEIVER) for i in range(n)]
     layout = frozen(spread(specs, list(range(ctx.pool.size))))
     timeout = ctx.preset.burst_timeout_s
     arm = {

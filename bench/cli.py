@@ -92,6 +92,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, help="chatwire: most unACKed messages a sender keeps")
     p.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the scaling curves")
+    p.add_argument(
+        "--cluster",
+        type=int,
+        metavar="N",
+        help="also measure the reference as N cluster nodes on one Redis (clients spread)",
+    )
+    p.add_argument(
+        "--flood",
+        action="store_true",
+        help="shutdown: the clients flood rooms of 10 when SIGTERM comes (target: exit 5 s)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument(
         "--wide", action="store_true", help="every column (tables fit 100 columns otherwise)"
@@ -113,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             print("--payload must be 20..4000 bytes (the stamp takes 20)", file=sys.stderr)
             return 2
         preset = replace(preset, payload=args.payload)
+    if args.flood:
+        preset = replace(preset, shutdown_flood_s=3.0)
     for name in ("batch", "window"):
         value = getattr(args, name)
         if value is not None:
@@ -124,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         targets = _targets(args)
         if args.server is not None:
             preflight.probe(*parse_address(args.server))
+        elif args.server_arg and args.scenario != "codec":
+            preflight.starts("reference", [*REFERENCE_ARGS, *args.server_arg])
     except ServerError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -190,7 +205,15 @@ def _targets(args: argparse.Namespace) -> list[Target]:
         main = Target("server", address=f"{host}:{port}", pid=args.server_pid)
     else:
         main = Target("reference", kind="reference", args=(*REFERENCE_ARGS, *args.server_arg))
+    cluster = []
+    if args.cluster:
+        if args.cluster < 1 or args.server is not None:
+            raise ServerError("--cluster wants N >= 1 and no --server")
+        args_ = (*REFERENCE_ARGS, *args.server_arg)
+        cluster = [
+            Target(f"cluster-{args.cluster}", kind="reference", args=args_, nodes=args.cluster)
+        ]
     if not args.compare:
-        return [main]
+        return [main, *cluster]
     baselines = ("naive", "raw", "redis")
-    return [main, *(Target(name, kind=name) for name in baselines)]
+    return [main, *cluster, *(Target(name, kind=name) for name in baselines)]

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from . import harness, metrics
-from .context import Context, failed_server, frozen, spread
+from .context import Context, connect_failed, failed_server, frozen, spread
 from .harness import Layout
-from .orders import RECEIVER, SENDER, ClientSpec, RunOrder
+from .orders import ClientSpec, Role, RunOrder
 from .servers import Server, ServerError
 
 ROOM = "lobby"
@@ -36,15 +36,15 @@ def run(ctx: Context) -> None:
 def _climb(ctx: Context, server: Server, name: str, levels: tuple[int, ...]) -> None:
     tag = ctx.unique("c")
     everyone = list(range(ctx.pool.size))
-    sender = Layout(ROOM, False, {0: (ClientSpec(f"{tag}s", SENDER),)}, ctx.preset.payload)
+    sender = Layout(ROOM, False, {0: (ClientSpec(f"{tag}s", Role.SENDER),)}, ctx.preset.payload)
     joined = harness.connect(ctx.pool, server, sender, ctx.preset.connect_timeout)
     base = server.sample()
     if joined["failed"]:
-        ctx.record("connections", "idle", {"clients": 0}, name, {"status": "connect failed"})
+        ctx.record("connections", "idle", {"clients": 0}, name, {"status": connect_failed(joined)})
         return
     have = 0
     for level in levels:
-        new = [ClientSpec(f"{tag}r{i}", RECEIVER) for i in range(have, level)]
+        new = [ClientSpec(f"{tag}r{i}", Role.RECEIVER) for i in range(have, level)]
         layout = Layout(ROOM, False, frozen(spread(new, everyone)), ctx.preset.payload)
         ctx.progress.phase(f"connecting clients {have + 1} to {level} to {server.name}")
         step = harness.connect(ctx.pool, server, layout, ctx.preset.connect_timeout)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import harness, metrics, report
+from .cluster import start_cluster
 from .harness import Layout, Pool
 from .orders import ClientSpec, RunOrder
 from .otherload import OtherLoad
@@ -27,6 +28,8 @@ class Target:
     address: str | None = None
     pid: int | None = None
     args: tuple[str, ...] = ()
+    #: More than 0: the reference server as this many cluster nodes on one Redis (§20).
+    nodes: int = 0
 
 
 @dataclass
@@ -60,9 +63,10 @@ class Context:
             return
         assert target.kind is not None
         self.progress.phase(f"starting the {target.name} server")
-        server = start(target.kind, [*target.args, *extra] if target.kind == "reference" else [])
-        if server.pid is not None:
-            self.load.watch(server.pid)
+        args = [*target.args, *extra] if target.kind == "reference" else []
+        server = start_cluster(target.nodes, args) if target.nodes else start(target.kind, args)
+        for pid in server.pids():
+            self.load.watch(pid)
         try:
             yield server
         finally:
@@ -100,7 +104,7 @@ class Context:
             self.progress.phase(f"connecting {clients} clients to {server.name}")
             joined = harness.connect(self.pool, server, layout, self.preset.connect_timeout)
             if joined["failed"]:
-                return {"status": "connect failed", "connect": joined}
+                return {"status": connect_failed(joined), "connect": joined}
             before = server.sample()
             used = workers if workers is not None else sorted(layout.clients)
             self.progress.phase(f"running the point (at most {order.deadline_s:g} s)")
@@ -126,6 +130,13 @@ def spread(specs: list[ClientSpec], workers: list[int]) -> dict[int, list[Client
 
 def frozen(layout: dict[int, list[ClientSpec]]) -> dict[int, tuple[ClientSpec, ...]]:
     return {w: tuple(specs) for w, specs in layout.items() if specs}
+
+
+def connect_failed(joined: dict[str, Any]) -> str:
+    """The status of a point whose clients could not all connect: how many, and why."""
+    shown = sorted(joined["failures"].items(), key=lambda kv: -kv[1])[:3]
+    why = "; ".join(f"{count}x {reason}" for reason, count in shown)
+    return f"connect failed: {joined['failed']} of {joined['failed'] + joined['ok']}: {why}"
 
 
 def failed_server(exc: ServerError) -> dict[str, Any]:

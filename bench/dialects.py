@@ -22,7 +22,7 @@ from spec.constants import HARD_MAX_FRAME, Capability, FrameType, is_fatal
 from spec.errors import ProtocolError
 from spec.events import Deliver, Error, Hello, Join, Ping, Pong, Roster, Send, Welcome
 
-from .orders import SENDER
+from .orders import Dialect, Role
 from .resp import RedisStream, publish_command
 from .stream import STAMP_DIGITS, Stream, message_text
 
@@ -36,8 +36,6 @@ _PING: Final = int(FrameType.PING)
 _ERROR: Final = int(FrameType.ERROR)
 #: The raw relay announces each accepted socket with this frame (a PONG, token 0).
 RAW_READY: Final = encode(Pong(0))
-
-DIALECTS: Final = ("chatwire", "raw", "line", "redis")
 
 
 class FrameStream(Stream):
@@ -255,16 +253,16 @@ def _line_stamp(data: bytes) -> int:
 
 
 def make_stream(
-    dialect: str, nick: str, room: str, join: bool, sample_every: int, role: str = ""
+    dialect: Dialect, nick: str, room: str, join: bool, sample_every: int, role: Role | None = None
 ) -> Stream:
     """The stream for one client; ``role`` matters only to Redis (a pure sender does not
     subscribe, as a chatwire sender gets no DELIVERs)."""
-    if dialect == "redis":
-        return RedisStream(nick, room, join, sample_every, subscribe=role != SENDER)
-    kinds: dict[str, type[Stream]] = {
-        "chatwire": ChatwireStream,
-        "raw": RawStream,
-        "line": LineStream,
+    if dialect is Dialect.REDIS:
+        return RedisStream(nick, room, join, sample_every, subscribe=role is not Role.SENDER)
+    kinds: dict[Dialect, type[Stream]] = {
+        Dialect.CHATWIRE: ChatwireStream,
+        Dialect.RAW: RawStream,
+        Dialect.LINE: LineStream,
     }
     return kinds[dialect](nick, room, join, sample_every)
 
@@ -272,19 +270,19 @@ def make_stream(
 class MessageMaker:
     """Builds a sender's batches: every message the same size, stamped when built."""
 
-    def __init__(self, dialect: str, room: str, nick: str, payload: int, first_id: int) -> None:
+    def __init__(self, dialect: Dialect, room: str, nick: str, payload: int, first_id: int) -> None:
         self.dialect = dialect
         self.next_id = first_id
         text = message_text(payload, 0)
-        if dialect == "chatwire":
+        if dialect is Dialect.CHATWIRE:
             frame = encode(Send(room, text.decode()))
             self._stamp_at = len(frame) - len(text)
             self._template = frame
-        elif dialect == "redis":
+        elif dialect is Dialect.REDIS:
             frame = publish_command(room, text)
             self._stamp_at = len(frame) - 2 - len(text)
             self._template = frame
-        elif dialect == "raw":
+        elif dialect is Dialect.RAW:
             frame = encode(Deliver(room, 0, nick, text.decode()))
             self._seq_at = 5 + 1 + len(room.encode())
             self._stamp_at = len(frame) - len(text)
@@ -298,7 +296,7 @@ class MessageMaker:
         stamp = b"%020d" % now_ns
         at = self._stamp_at
         one = self._template[:at] + stamp + self._template[at + STAMP_DIGITS :]
-        if self.dialect != "raw":
+        if self.dialect is not Dialect.RAW:
             return one * count
         # Raw frames carry a unique id where a server would put the seq, so receivers can
         # tell a lost or duplicated frame even though the relay assigns nothing.

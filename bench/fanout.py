@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .context import Context, frozen, spread
 from .harness import Layout
-from .orders import RECEIVER, SENDER, ClientSpec, RunOrder
+from .orders import ClientSpec, Role, RunOrder
 from .servers import ServerError
 
 
@@ -39,8 +39,8 @@ def run(ctx: Context) -> None:
 def _layout(ctx: Context, n: int) -> Layout:
     """The sender alone in worker 0 (its loop never waits behind reads), receivers elsewhere."""
     tag = ctx.unique("f")
-    receivers = [ClientSpec(f"{tag}r{i}", RECEIVER) for i in range(n)]
+    receivers = [ClientSpec(f"{tag}r{i}", Role.RECEIVER) for i in range(n)]
     others = list(range(1, ctx.pool.size)) or [0]
     clients = spread(receivers, others)
-    clients.setdefault(0, []).insert(0, ClientSpec(f"{tag}s", SENDER))
+    clients.setdefault(0, []).insert(0, ClientSpec(f"{tag}s", Role.SENDER))
     return Layout(room=tag, join=True, clients=frozen(clients), payload=ctx.preset.payload)

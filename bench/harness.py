@@ -39,8 +39,17 @@ class Pool:
 
     def ask(self, orders: dict[int, tuple[str, Any]], timeout: float) -> dict[int, Any]:
         """Send each worker its order at once, then wait for every answer."""
+        self.tell(orders)
+        return self.answers(list(orders), timeout)
+
+    def tell(self, orders: dict[int, tuple[str, Any]]) -> None:
+        """Send each worker its order; collect the answers with :meth:`answers`."""
         for index, order in orders.items():
             self.pipes[index].send(order)
+
+    def answers(self, workers: list[int], timeout: float) -> dict[int, Any]:
+        """Wait for the answer of each of these workers to the order it was told."""
+        orders = workers
         replies: dict[int, Any] = {}
         deadline = time.monotonic() + timeout
         for index in orders:
@@ -91,8 +100,7 @@ def connect(pool: Pool, server: Server, layout: Layout, timeout: float) -> dict[
     for index, specs in layout.clients.items():
         if specs:
             order = ConnectOrder(
-                server.host,
-                server.port,
+                *server.address_for(index),
                 server.dialect,
                 layout.room,
                 layout.join,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import procstat
-from .orders import PEER, RECEIVER, SENDER, STALLER
+from .orders import Dialect, Role
 from .procstat import ProcSample, cpu_between
 
 #: Fewest clock ticks of server CPU from which a CPU cost per delivery is given (10%).
@@ -14,7 +14,7 @@ MIN_CPU_TICKS = 10
 Metrics = dict[str, Any]
 #: Wires on which the server answers every message (chatwire ACK, Redis's PUBLISH reply):
 #: senders keep a window of unanswered messages, and the answers count what was accepted.
-ACKED_DIALECTS = frozenset({"chatwire", "redis"})
+ACKED_DIALECTS = frozenset({Dialect.CHATWIRE, Dialect.REDIS})
 
 
 def percentile(sorted_values: list[int], fraction: float) -> int:
@@ -25,7 +25,7 @@ def percentile(sorted_values: list[int], fraction: float) -> int:
 
 def merge_run(
     results: list[dict[str, Any]],
-    dialect: str,
+    dialect: Dialect,
     before: ProcSample | None,
     after: ProcSample | None,
 ) -> Metrics:
@@ -43,8 +43,8 @@ def merge_run(
         medians += result["client_medians_ns"]
         cuts += result["cuts"]
     zero = dict.fromkeys(("count", "delivered", "acked", "written", "bytes_in", "bytes_out"), 0)
-    send, peer = roles.get(SENDER, zero), roles.get(PEER, zero)
-    recv = roles.get(RECEIVER, zero)
+    send, peer = roles.get(Role.SENDER, zero), roles.get(Role.PEER, zero)
+    recv = roles.get(Role.RECEIVER, zero)
     # What the server accepted: ACKed messages for chatwire (and answered PUBLISHes for
     # Redis); for the other baselines, which have no ACK, every message whose bytes were all
     # handed to the kernel.
@@ -72,7 +72,7 @@ def merge_run(
         "dup": sum(r.get("dup", 0) for r in roles.values()),
         "reordered": sum(r.get("reordered", 0) for r in roles.values()),
         "bad_seq": sum(r.get("bad_seq", 0) for r in roles.values()),
-        "cut": len([c for c in cuts if c["role"] != STALLER]),
+        "cut": len([c for c in cuts if c["role"] != Role.STALLER]),
         "cuts": cuts[:20],
     }
     m.update(latency_figures(latencies))

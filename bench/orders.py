@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
-#: Roles a client connection plays in a run.
-SENDER = "sender"  # sends, expects no deliveries
-RECEIVER = "receiver"  # reads and counts
-PEER = "peer"  # sends and receives (throughput)
-STALLER = "staller"  # stops reading once the run starts (slow-consumer)
-SENDING_ROLES = frozenset({SENDER, PEER})
+
+class Role(enum.StrEnum):
+    """The part a client connection plays in a run (its value names it in the JSON)."""
+
+    SENDER = "sender"  # sends, expects no deliveries
+    RECEIVER = "receiver"  # reads and counts
+    PEER = "peer"  # sends and receives (throughput)
+    STALLER = "staller"  # stops reading once the run starts (slow-consumer)
+
+
+SENDING_ROLES = frozenset({Role.SENDER, Role.PEER})
+
+
+class Dialect(enum.StrEnum):
+    """What a server's clients speak: chatwire/1, the raw relay's frames, or naive lines."""
+
+    CHATWIRE = "chatwire"
+    RAW = "raw"
+    LINE = "line"
+    REDIS = "redis"
 
 
 @dataclass(frozen=True, slots=True)
 class ClientSpec:
     nick: str
-    role: str
+    role: Role
     #: raw dialect: the id of this sender's first message (ids are unique across senders).
     first_id: int = 1
 
@@ -24,7 +39,7 @@ class ClientSpec:
 class ConnectOrder:
     host: str
     port: int
-    dialect: str
+    dialect: Dialect
     room: str
     #: chatwire: JOIN ``room`` after WELCOME (else stay in the default room).
     join: bool

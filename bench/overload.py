@@ -13,7 +13,7 @@ import math
 
 from .context import Context, frozen, spread
 from .harness import Layout
-from .orders import RECEIVER, SENDER, ClientSpec, RunOrder
+from .orders import ClientSpec, Role, RunOrder
 from .servers import ServerError
 
 PAUSE_EVERY_S = 0.5
@@ -30,8 +30,10 @@ def run(ctx: Context) -> None:
         try:
             with ctx.server(target) as server:
                 tag = ctx.unique("o")
-                senders = [ClientSpec(f"{tag}s{i}", SENDER, i * messages + 1) for i in range(k)]
-                members = [ClientSpec(f"{tag}m{i}", RECEIVER) for i in range(n)]
+                senders = [
+                    ClientSpec(f"{tag}s{i}", Role.SENDER, i * messages + 1) for i in range(k)
+                ]
+                members = [ClientSpec(f"{tag}m{i}", Role.RECEIVER) for i in range(n)]
                 clients = spread(members, list(range(1, ctx.pool.size)) or [0])
                 clients.setdefault(0, [])[:0] = senders
                 layout = Layout(

@@ -1,7 +1,9 @@
-"""Before a bench run against ``--server``: does a chatwire/1 server answer there at all?
+"""Before a bench run: is there a server to measure at all?
 
-One HELLO (with QUIET, a nick of its own) settles it within a few seconds, so a wrong address
-is one line and exit status 2, not minutes of failed points.
+Against ``--server``, one HELLO (with QUIET, a nick of its own) settles it within a few
+seconds; a reference started with extra ``--server-arg`` flags is started once and stopped.
+Either way a wrong address or a bad flag is one line and exit status 2, not minutes of
+failed points.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from spec.constants import Capability
 from spec.errors import ProtocolError
 from spec.events import Bye, Error, Hello, Welcome
 
-from .servers import ServerError
+from .servers import ServerError, start
 
 #: Longest the probe waits to connect, and then for the answer to HELLO.
 CONNECT_S = 3.0
@@ -64,3 +66,13 @@ def probe(host: str, port: int) -> Welcome:
             raise ServerError(f"{where} is not a chatwire/1 server ({exc})") from None
         except OSError as exc:
             raise ServerError(f"{where} broke the connection: {exc.strerror or exc}") from None
+
+
+def starts(kind: str, args: list[str]) -> None:
+    """Start the ``kind`` server with ``args`` once and stop it; ServerError if it will not."""
+    try:
+        server = start(kind, args, timeout=30.0)
+    except ServerError as exc:
+        flags = " ".join(args)
+        raise ServerError(f"the {kind} server does not start with {flags}: {exc}") from None
+    server.stop()

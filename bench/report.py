@@ -245,8 +245,8 @@ def _point_labels(
     without (the last first)."""
     names = list(params[0]) if params else []
     shared = {k: params[0][k] for k in names if all(p.get(k) == params[0][k] for p in params)}
-    if len({repr(p) for p in params}) == 1:
-        shared = {}  # one point: its own label says it all
+    if len({repr(p) for p in params}) == 1 and names:
+        shared.pop(names[0])  # one point: labelled by its first parameter, the rest in the title
     varying = [k for k in names if k not in shared]
 
     def distinct(keys: list[str]) -> bool:
@@ -290,7 +290,7 @@ def tables(results: list[Result], width: int | None = WIDTH) -> str:
             dropped.insert(0, cols.pop().title)
         notes = _notes(scenario, results, indices, better, hidden, dropped)
         title = f"{TITLES.get(scenario, scenario)} — {variant}"
-        if shared and len(points) > 1:
+        if shared:
             title += " (" + ", ".join(f"{k}={v}" for k, v in shared.items()) + ")"
         blocks.append(f"{title}\n{text}{notes}")
     return "\n\n".join(blocks)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import selectors
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .metrics import ACKED_DIALECTS
-from .orders import PEER, RECEIVER, SENDING_ROLES, STALLER, RunOrder
+from .clients import Client, Connections
+from .orders import SENDING_ROLES, Role, RunOrder
 from .stall import StallWatch
-
-if TYPE_CHECKING:
-    from .worker import Client, Worker
 
 #: Batches one sender may write per loop turn before reads get a look in.
 _BATCHES_PER_TURN = 8
@@ -20,29 +17,33 @@ _BATCHES_PER_TURN = 8
 MAX_SAMPLES = 50_000
 
 
-def run_clients(w: Worker, order: RunOrder) -> dict[str, Any]:
-    clients = [c for c in w.clients if not c.closed_ns]
+def run_clients(net: Connections, order: RunOrder, windowed: bool, port: int) -> dict[str, Any]:
+    """Run ``order`` over the registered clients of ``net`` (``windowed``: the server ACKs, so
+    senders keep a window of unACKed messages); ``port`` is the server's, to watch cuts."""
+    clients = [c for c in net.registered if not c.closed_ns]
     senders = [c for c in clients if c.role in SENDING_ROLES]
-    stallers = [c for c in clients if c.role == STALLER]
-    windowed = w.order is not None and w.order.dialect in ACKED_DIALECTS
+    stallers = [c for c in clients if c.role == Role.STALLER]
     # Counts are not reset here but after the run: another worker's sender may start before
     # this worker reads its order, and what arrived meanwhile belongs to this run.
     for c in clients:
         c.stream.sample_every = 1 if order.pace_hz else order.sample_every
         c.to_send = order.messages if c.role in SENDING_ROLES else 0
         c.sent = c.written = 0
-        c.expect = {RECEIVER: order.expect_receiver, PEER: order.expect_peer}.get(c.role, 0)
+        c.expect = {Role.RECEIVER: order.expect_receiver, Role.PEER: order.expect_peer}.get(
+            c.role, 0
+        )
     for c in stallers:
-        w._set_mask(c, 0)
+        net.wait_for(c, 0)
         c.cut_ns = 0
         c.saw_eof = False
-    watch = StallWatch(stallers, w.order.port if w.order else 0)
+    watch = StallWatch(stallers, port)
     start_ns = time.monotonic_ns()
     deadline_ns = start_ns + int(order.deadline_s * 1e9)
     pace_ns = int(1e9 / order.pace_hz) if order.pace_hz else 0
     period_ns, pause_ns = int(order.pause_every_s * 1e9), int(order.pause_s * 1e9)
     first_tx_ns = 0
     status = "complete"
+    paused = False
 
     def due(c: Client, now_ns: int) -> int:
         """How many messages ``c`` may put on the wire now."""
@@ -56,7 +57,7 @@ def run_clients(w: Worker, order: RunOrder) -> dict[str, Any]:
     def done(c: Client) -> bool:
         if c.closed_ns:
             return True
-        if c.role == STALLER:
+        if c.role == Role.STALLER:
             return bool(c.cut_ns) or not order.wait_for_cut
         s = c.stream
         if c.role in SENDING_ROLES and (c.to_send or c.pending):
@@ -71,13 +72,11 @@ def run_clients(w: Worker, order: RunOrder) -> dict[str, Any]:
         if now_ns >= deadline_ns:
             status = "deadline"
             break
-        if period_ns:
-            paused = (now_ns % period_ns) < pause_ns
-            if paused != w.paused:
-                w.paused = paused
-                for c in clients:
-                    if c.role == RECEIVER:
-                        w._set_mask(c, selectors.EVENT_READ if not paused else 0)
+        if period_ns and paused != ((now_ns % period_ns) < pause_ns):
+            paused = not paused
+            for c in clients:
+                if c.role == Role.RECEIVER:
+                    net.wait_for(c, selectors.EVENT_READ if not paused else 0)
         for c in senders:
             if c.closed_ns:
                 continue
@@ -91,22 +90,21 @@ def run_clients(w: Worker, order: RunOrder) -> dict[str, Any]:
                     c.to_send -= n
                     c.sent += n
                     first_tx_ns = first_tx_ns or now_ns
-                if not w._flush(c):
+                if not net.flush(c):
                     break
             # Ask to hear of writability whenever there is something to write now, or an idle
             # sender would sleep through the select timeout with messages due.
             more = c.pending or due(c, now_ns) > 0
-            w._set_mask(c, selectors.EVENT_READ | (selectors.EVENT_WRITE if more else 0))
+            net.wait_for(c, selectors.EVENT_READ | (selectors.EVENT_WRITE if more else 0))
         timeout = 0.02
         if pace_ns:
             next_due = start_ns + (min(c.sent for c in senders) if senders else 0) * pace_ns
             timeout = min(timeout, max(0.0, (next_due - now_ns) / 1e9))
-        for key, mask in w.sel.select(timeout):
-            c = key.data
+        for c, mask in net.ready(timeout):
             if mask & selectors.EVENT_READ:
-                w._read(c, time.monotonic_ns())
+                net.read(c, time.monotonic_ns())
             if mask & selectors.EVENT_WRITE and not c.closed_ns:
-                w._flush(c)
+                net.flush(c)
         watch.check(time.monotonic_ns())
         unfinished = [c for c in unfinished if not done(c)]
     end_ns = time.monotonic_ns()
@@ -142,7 +140,7 @@ def _summary(
         if c.maker is not None:
             r["written"] += c.written // c.maker.size
         r["complete"] += int(c.expect > 0 and s.delivered >= c.expect)
-        if c.role != STALLER:
+        if c.role != Role.STALLER:
             latencies += s.latencies_ns
             if s.latencies_ns:
                 client_medians.append(sorted(s.latencies_ns)[len(s.latencies_ns) // 2])

@@ -24,16 +24,17 @@ from typing import IO
 from redisproc import RedisNotFound, RedisServer
 
 from . import procstat
+from .orders import Dialect
 
 REPO = Path(__file__).resolve().parent.parent
 _READY = re.compile(r"^listening on (\S+):(\d+)\s*$", re.MULTILINE)
 
 #: name -> (module run with ``python -m``, dialect its clients speak)
-KINDS: dict[str, tuple[str, str]] = {
-    "reference": ("reference.server", "chatwire"),
-    "naive": ("bench.baselines.naive", "line"),
-    "raw": ("bench.baselines.raw", "raw"),
-    "redis": ("redis-server", "redis"),
+KINDS: dict[str, tuple[str, Dialect]] = {
+    "reference": ("reference.server", Dialect.CHATWIRE),
+    "naive": ("bench.baselines.naive", Dialect.LINE),
+    "raw": ("bench.baselines.raw", Dialect.RAW),
+    "redis": ("redis-server", Dialect.REDIS),
 }
 #: Redis by default refuses clients beyond 10,000; the connection scenario climbs to 15,000.
 REDIS_MAX_CLIENTS = 20_000
@@ -71,7 +72,7 @@ class OutputReader:
 @dataclass
 class Server:
     name: str
-    dialect: str
+    dialect: Dialect
     host: str
     port: int
     pid: int | None
@@ -84,6 +85,14 @@ class Server:
 
     def alive(self) -> bool:
         return self.process is None or self.process.poll() is None
+
+    def pids(self) -> list[int]:
+        """The processes that make up this server (CPU figures sum them)."""
+        return [self.pid] if self.pid is not None else []
+
+    def address_for(self, worker: int) -> tuple[str, int]:
+        """Where load worker ``worker`` connects its clients (a cluster spreads them)."""
+        return self.host, self.port
 
     def log_tail(self, lines: int = 5) -> str:
         return self.output.tail(lines) if self.output is not None else ""
@@ -131,7 +140,7 @@ def attach(text: str, pid: int | None) -> Server:
     except OSError as exc:
         raise ServerError(f"nothing answers on {host}:{port}: {exc.strerror or exc}") from None
     found = pid if pid is not None else procstat.listener_pid(port)
-    return Server("server", "chatwire", host, port, found)
+    return Server("server", Dialect.CHATWIRE, host, port, found)
 
 
 def start(name: str, args: list[str] | None = None, timeout: float = 60.0) -> Server:
@@ -176,4 +185,4 @@ def _start_redis(timeout: float) -> Server:
     except OSError as exc:
         redis.close()
         raise ServerError(f"redis did not answer: {exc}") from None
-    return Server("redis", "redis", redis.host, redis.port, redis.pid, redis=redis)
+    return Server("redis", Dialect.REDIS, redis.host, redis.port, redis.pid, redis=redis)

@@ -13,7 +13,7 @@ from spec.constants import ErrorCode
 
 from .context import Context, frozen, spread
 from .harness import Layout
-from .orders import RECEIVER, SENDER, STALLER, ClientSpec, RunOrder
+from .orders import ClientSpec, Role, RunOrder
 from .servers import ServerError
 
 STALL_RCVBUF = 4096
@@ -44,7 +44,7 @@ def run(ctx: Context) -> None:
                     figures = ctx.measure(server, layout, order)
             except ServerError as exc:
                 figures = {"status": f"server failed: {exc}"}
-            cut = [c for c in figures.get("cuts", ()) if c["role"] == STALLER]
+            cut = [c for c in figures.get("cuts", ()) if c["role"] == Role.STALLER]
             figures["stalled_cut_after_s"] = cut[0]["after_s"] if cut else None
             figures["stalled_told"] = _told(cut[0]["codes"]) if cut else None
             rate = figures.get("deliveries_per_s")
@@ -67,11 +67,11 @@ def _told(codes: list[int]) -> str:
 
 def _layout(ctx: Context, n: int, stalled: bool) -> Layout:
     tag = ctx.unique("s")
-    members = [ClientSpec(f"{tag}r{i}", RECEIVER) for i in range(n)]
+    members = [ClientSpec(f"{tag}r{i}", Role.RECEIVER) for i in range(n)]
     if stalled:
-        members.append(ClientSpec(f"{tag}z", STALLER))
+        members.append(ClientSpec(f"{tag}z", Role.STALLER))
     clients = spread(members, list(range(1, ctx.pool.size)) or [0])
-    clients.setdefault(0, []).insert(0, ClientSpec(f"{tag}s", SENDER))
+    clients.setdefault(0, []).insert(0, ClientSpec(f"{tag}s", Role.SENDER))
     return Layout(
         room=tag,
         join=True,

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import select
 import time
-from typing import TYPE_CHECKING
 
+from .clients import Client
 from .procstat import tcp_sockets
-
-if TYPE_CHECKING:
-    from .worker import Client
 
 _ESTABLISHED = "01"
 _GONE = getattr(select, "POLLRDHUP", 0x2000) | select.POLLHUP | select.POLLERR

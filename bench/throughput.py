@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .context import Context, frozen, spread
 from .harness import Layout
-from .orders import PEER, ClientSpec, RunOrder
+from .orders import ClientSpec, Role, RunOrder
 from .servers import ServerError
 
 
@@ -18,7 +18,9 @@ def run(ctx: Context) -> None:
                 with ctx.server(target) as server:
                     tag = ctx.unique("t")
                     # Ids far apart, so raw frames from different senders never share one.
-                    peers = [ClientSpec(f"{tag}p{i}", PEER, i * messages + 1) for i in range(k)]
+                    peers = [
+                        ClientSpec(f"{tag}p{i}", Role.PEER, i * messages + 1) for i in range(k)
+                    ]
                     clients = frozen(spread(peers, list(range(ctx.pool.size))))
                     layout = Layout(room=tag, join=True, clients=clients, payload=p.payload)
                     order = RunOrder(

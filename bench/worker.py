@@ -2,7 +2,9 @@
 
 Each worker is its own process (spawned), so the load the harness generates is not bound by
 one interpreter lock. Between orders it keeps reading its sockets, so idle clients answer
-the server's PINGs and are not cut for idleness while other workers connect.
+the server's PINGs and are not cut for idleness while other workers connect. The sockets
+themselves are in :mod:`.clients`; the measured run is :mod:`.runloop`, the burst and
+shutdown orders :mod:`.burstload`.
 """
 
 from __future__ import annotations
@@ -14,188 +16,65 @@ import socket
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
-from . import burstload
-from .dialects import MessageMaker, Stream, make_stream
-from .orders import RECEIVER, SENDING_ROLES, STALLER, ClientSpec, ConnectOrder, RunOrder
+from .burstload import Burst, watch_close
+from .clients import Client, Connections, describe
+from .dialects import MessageMaker, make_stream
+from .floodclose import flood_close
+from .metrics import ACKED_DIALECTS
+from .orders import SENDING_ROLES, ClientSpec, ConnectOrder, Role, RunOrder
 from .procstat import raise_fd_limit
 from .runloop import run_clients
-
-RECV_SIZE = 262_144
-
-
-class Client:
-    """One connection and its state in the current run."""
-
-    __slots__ = (
-        "closed_ns",
-        "closed_why",
-        "cut_ns",
-        "expect",
-        "maker",
-        "mask",
-        "out",
-        "out_pos",
-        "role",
-        "saw_eof",
-        "sent",
-        "sock",
-        "stream",
-        "to_send",
-        "written",
-    )
-
-    def __init__(self, spec: ClientSpec, sock: socket.socket, stream: Stream) -> None:
-        self.role = spec.role
-        self.sock = sock
-        self.stream = stream
-        self.maker: MessageMaker | None = None
-        self.out = bytearray()
-        self.out_pos = 0
-        self.mask = 0
-        self.closed_ns = 0
-        self.closed_why = ""
-        self.cut_ns = 0
-        self.saw_eof = False
-        self.to_send = self.sent = self.written = self.expect = 0
-
-    def queue(self, data: bytes) -> None:
-        if self.out_pos == len(self.out):
-            self.out = bytearray(data)
-            self.out_pos = 0
-        else:
-            self.out += data
-
-    @property
-    def pending(self) -> bool:
-        return self.out_pos < len(self.out)
 
 
 class Worker:
     def __init__(self, pipe: Connection, index: int) -> None:
         self.pipe = pipe
         self.index = index
-        self.sel = selectors.DefaultSelector()
-        self.clients: list[Client] = []
+        self.net = Connections()
         self.order: ConnectOrder | None = None
-        self.run_order: RunOrder | None = None
-        self.paused = False
         self.fd_limit = raise_fd_limit()
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    def _set_mask(self, c: Client, mask: int) -> None:
-        if mask == c.mask or c.closed_ns:
-            return
-        if c.mask == 0:
-            self.sel.register(c.sock, mask, c)
-        elif mask == 0:
-            self.sel.unregister(c.sock)
-        else:
-            self.sel.modify(c.sock, mask, c)
-        c.mask = mask
-
-    def _close(self, c: Client, why: str) -> None:
-        if c.closed_ns:
-            return
-        self._set_mask(c, 0)
-        c.closed_ns = time.monotonic_ns()
-        c.closed_why = why
-        c.sock.close()
-
-    def _flush(self, c: Client) -> bool:
-        """Write what the kernel takes; False if the socket would block with bytes left."""
-        while c.pending:
-            try:
-                n = c.sock.send(memoryview(c.out)[c.out_pos :])
-            except BlockingIOError:
-                return False
-            except OSError as exc:
-                self._close(c, f"send: {exc.strerror}")
-                return False
-            c.out_pos += n
-            c.written += n
-        return True
-
-    def _read(self, c: Client, now_ns: int) -> None:
-        try:
-            data = c.sock.recv(RECV_SIZE)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self._close(c, f"recv: {exc.strerror}")
-            return
-        if not data:
-            self._close(c, "closed by server")
-            return
-        reply = c.stream.feed(data, now_ns)
-        if reply:
-            c.queue(reply)
-            self._flush(c)
-        if c.stream.failure:
-            self._close(c, c.stream.failure)
-
-    def advance_handshake(self, c: Client, mask: int) -> None:
-        """One selector event for a client still registering: once its non-blocking connect
-        completes, send the opening frames (HELLO); otherwise read what arrived."""
-        if mask & selectors.EVENT_WRITE and not c.stream.ready and c.mask == selectors.EVENT_WRITE:
-            err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err:
-                self._close(c, f"connect: {errno.errorcode.get(err, err)}")
-            else:
-                c.queue(c.stream.opening())
-                self._flush(c)
-                self._set_mask(c, selectors.EVENT_READ)
-        elif mask & selectors.EVENT_READ:
-            self._read(c, time.monotonic_ns())
-
-    def _reading(self, c: Client) -> bool:
-        running = self.run_order is not None
-        if running and c.role == STALLER:
-            return False
-        return not (running and self.paused and c.role == RECEIVER)
-
-    # -- orders -----------------------------------------------------------------------------
+        burst = Burst(self.net)
+        self.orders: dict[str, Callable[[Any], Any]] = {
+            "connect": self.connect,
+            "run": self.run,
+            "reset": self.reset,
+            "burst-arm": burst.arm,
+            "burst-fire": burst.fire,
+            "watch-close": partial(watch_close, self.net),
+            "flood-close": partial(flood_close, self.net),
+        }
 
     def serve(self) -> None:
         while True:
-            self._idle_until_order()
+            while not self.pipe.poll(0):
+                self.net.read_all(0.05)
             kind, payload = self.pipe.recv()
+            if kind == "quit":
+                self.net.reset()
+                self.pipe.send(("ok", None))
+                return
             try:
-                if kind == "connect":
-                    reply: Any = self.connect(payload)
-                elif kind == "run":
-                    reply = self.run(payload)
-                elif kind == "reset":
-                    reply = self.reset()
-                elif kind in burstload.ORDERS:
-                    reply = burstload.ORDERS[kind](self, payload)
-                elif kind == "quit":
-                    self.reset()
-                    self.pipe.send(("ok", None))
-                    return
-                else:
+                handler = self.orders.get(kind)
+                if handler is None:
                     raise ValueError(f"unknown order {kind!r}")
+                reply = handler(payload)
             except Exception:
                 self.pipe.send(("error", traceback.format_exc()))
                 continue
             self.pipe.send(("ok", reply))
 
-    def _idle_until_order(self) -> None:
-        while not self.pipe.poll(0):
-            for key, _ in self.sel.select(0.05):
-                self._read(key.data, time.monotonic_ns())
-
-    def reset(self) -> dict[str, Any]:
-        for c in self.clients:
-            self._close(c, "reset")
-        self.clients.clear()
+    def reset(self, _: object = None) -> dict[str, Any]:
+        self.net.reset()
         return {}
 
     def connect(self, order: ConnectOrder) -> dict[str, Any]:
         self.order = order
+        net = self.net
         address = (order.host, order.port)
         waiting = list(reversed(order.clients))
         handshaking: set[Client] = set()
@@ -209,29 +88,20 @@ class Worker:
                 try:
                     c = self._open(spec, order, address)
                 except OSError as exc:
-                    failures.append(burstload.describe(exc))
+                    failures.append(describe(exc))
                     if exc.errno in (errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL):
                         failures.append(f"stopped: {len(waiting)} clients not attempted")
                         waiting.clear()
                     continue
                 handshaking.add(c)
-            for key, mask in self.sel.select(0.05):
-                c = key.data
-                if c not in handshaking:
-                    self._read(c, time.monotonic_ns())
-                    continue
-                self.advance_handshake(c, mask)
-                if c.closed_ns:
-                    handshaking.discard(c)
-                    failures.append(c.closed_why)
-                elif c.stream.ready:
-                    handshaking.discard(c)
-                    self.clients.append(c)
-                    ok += 1
-                    if welcome is None and c.stream.welcome is not None:
-                        welcome = _public(c.stream.welcome)
+            failed, done = net.handshake_round(handshaking, 0.05)
+            failures += [c.closed_why for c in failed]
+            ok += len(done)
+            for c, _ in done:
+                if welcome is None and c.stream.welcome is not None:
+                    welcome = _public(c.stream.welcome)
         for c in handshaking:
-            self._close(c, "handshake timed out")
+            net.close(c, "handshake timed out")
             failures.append("handshake timed out")
         failures += ["not attempted before the time limit"] * len(waiting)
         return {
@@ -249,7 +119,7 @@ class Worker:
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            rcvbuf = order.staller_rcvbuf if spec.role == STALLER else order.receiver_rcvbuf
+            rcvbuf = order.staller_rcvbuf if spec.role == Role.STALLER else order.receiver_rcvbuf
             if rcvbuf:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             err = sock.connect_ex(address)
@@ -264,20 +134,17 @@ class Worker:
             c.maker = MessageMaker(
                 order.dialect, order.room, spec.nick, order.payload, spec.first_id
             )
-        self._set_mask(c, selectors.EVENT_WRITE)
+        self.net.wait_for(c, selectors.EVENT_WRITE)
         return c
 
-    # -- the measured run -------------------------------------------------------------------
-
     def run(self, order: RunOrder) -> dict[str, Any]:
-        self.run_order = order
+        windowed = self.order is not None and self.order.dialect in ACKED_DIALECTS
+        port = self.order.port if self.order is not None else 0
         try:
-            return run_clients(self, order)
+            return run_clients(self.net, order, windowed, port)
         finally:
-            self.run_order = None
-            self.paused = False
-            for c in self.clients:
-                self._set_mask(c, selectors.EVENT_READ)
+            for c in self.net.registered:
+                self.net.wait_for(c, selectors.EVENT_READ)
 
 
 def _public(welcome: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
     python -m conformance --server 127.0.0.1:5000
     python -m conformance --launch "python -m reference.server --port 0" --only 'MAL-*'
+    python -m conformance --server 127.0.0.1:5001 --server 127.0.0.1:5002   (a cluster's nodes)
     python -m conformance --list
 
 Exit status: 0 no MUST failed (with --strict: no SHOULD missed either); 1 otherwise; 2 the
@@ -33,11 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Arguments after -- go to pytest unchanged.",
     )
     target = p.add_mutually_exclusive_group()
-    target.add_argument("--server", metavar="HOST:PORT", help="address of the server to test")
+    target.add_argument(
+        "--server",
+        metavar="HOST:PORT",
+        action="append",
+        help="address of the server to test; repeat it for the nodes of one cluster (§20): "
+        "each case's clients are spread over them in turn",
+    )
     target.add_argument(
         "--launch",
         metavar="CMD",
-        help="start CMD (it must print 'listening on HOST:PORT'), test it, stop it",
+        action="append",
+        help="start CMD (it must print 'listening on HOST:PORT'), test it, stop it; repeat it "
+        "to launch the nodes of one cluster (the suite may then kill one mid-run)",
     )
     p.add_argument("--list", action="store_true", help="list the cases with their requirement IDs")
     p.add_argument(
@@ -138,22 +147,30 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("--clients must be >= 2, --repeat >= 1 and --timeout-scale > 0")
     if not ns.server and not ns.launch:
         return _fail("no target: give --server HOST:PORT or --launch CMD")
-    launched: LaunchedServer | None = None
+    launched: list[LaunchedServer] = []
     try:
         if ns.launch:
-            launched = LaunchedServer(ns.launch, timeout=15.0 * ns.timeout_scale)
-            address = launched.address
-            extra = ["--launched", ns.launch, "--launched-pid", str(launched.proc.pid), *extra]
+            for command in ns.launch:
+                node = LaunchedServer(command, timeout=15.0 * ns.timeout_scale)
+                launched.append(node)
+            extra = [
+                *(a for n in launched for a in ("--launched", n.command)),
+                *(a for n in launched for a in ("--launched-pid", str(n.proc.pid))),
+                *extra,
+            ]
+            addresses = [node.address for node in launched]
         else:
-            address = parse_address(ns.server)
-        info = probe(address, ns.timeout_scale)
-        args = [*pytest_args(ns, extra), "--server", f"{address[0]}:{address[1]}"]
-        return _pytest_status(pytest.main(args, plugins=[_Preflighted(info)]))
+            addresses = [parse_address(text) for text in ns.server]
+        infos = [probe(address, ns.timeout_scale) for address in addresses]
+        args = pytest_args(ns, extra)
+        for host, port in addresses:
+            args += ["--server", f"{host}:{port}"]
+        return _pytest_status(pytest.main(args, plugins=[_Preflighted(infos[0])]))
     except (LaunchError, PreflightError, ValueError) as exc:
         return _fail(str(exc))
     finally:
-        if launched is not None:
-            launched.stop()
+        for node in launched:
+            node.stop()
 
 
 def _pytest_status(code: int | pytest.ExitCode) -> int:

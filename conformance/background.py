@@ -55,6 +55,7 @@ class Background:
         self.answering = make("bg-answering")
         self.half_frame = make("bg-half-frame", auto_pong=False)
         self.active = make("bg-active", auto_pong=False)
+        self.active.keeps_alive = True  # it PINGs every third of the idle timeout
         self.drain = make("bg-drain")
         #: When each probe sent its HELLO: the server's idle clock cannot start earlier.
         self.hello_sent: dict[str, float] = {}

@@ -141,6 +141,9 @@ class MockClient:
         self.scale = scale
         self.rcvbuf = rcvbuf
         self.auto_pong = auto_pong
+        #: The client means to stay connected (answers PINGs, or sends its own): an idle cut
+        #: of it is a sign the suite ran late (see lateness.py).
+        self.keeps_alive = auto_pong
         self.sock: socket.socket | None = None
         self.welcome: Welcome | None = None
         self.welcome_roster: list[Roster] = []
@@ -208,6 +211,13 @@ class MockClient:
     def close(self) -> None:
         """Close politely (FIN), and stop the reader."""
         self._stop(abort=False)
+
+    def forget(self) -> None:
+        """Drop everything received (the case is over and judged)."""
+        with self._cond:
+            self.log.clear()
+            self._queue.clear()
+        self.raw_frames.clear()
 
     def half_close(self) -> None:
         """Shut down our sending direction (FIN) and keep reading, as a client that leaves
@@ -330,6 +340,8 @@ class MockClient:
         if isinstance(event, Welcome):
             self._limit = event.max_frame
             self._tokens, self._refilled = float(event.burst), time.monotonic()
+        if isinstance(event, Error) and event.code == ErrorCode.IDLE_TIMEOUT and self.keeps_alive:
+            LATENESS.idle_cut(self.name, self.transcript)
         if isinstance(event, Ping) and self.auto_pong:
             if PONG_DELAY:
                 threading.Event().wait(PONG_DELAY)
@@ -410,6 +422,13 @@ class MockClient:
             left = max(0.0, deadline - time.monotonic()) / self.scale
             self.expect_where(any_open, what, req, left)
         return [f for f in found if f is not None]
+
+    def wait_closed(self, timeout: float) -> bool:
+        """Wait until the reader has reached the end of the connection (scaled timeout)."""
+        if self._reader is None:
+            return self.closed is not None
+        self._reader.join(timeout * self.scale)
+        return self.closed is not None
 
     def drain(self) -> list[Incoming]:
         """Everything queued right now, without waiting."""

@@ -41,6 +41,9 @@ class Case:
         if options.server is None:
             raise HarnessError("no server address (use --server HOST:PORT)")
         self.address = options.server
+        #: Clients are spread round-robin over these (the nodes of a cluster; §20).
+        self.addresses = list(options.servers or [options.server])
+        self._spread = itertools.count()
         self.options = options
         self.ids = tuple(ids)
         self.rng = rng
@@ -72,12 +75,15 @@ class Case:
         read: bool = True,
         rcvbuf: int | None = None,
         auto_pong: bool = True,
+        node: int | None = None,
     ) -> MockClient:
-        """A connected, not yet registered client (its name in transcripts is ``label``)."""
+        """A connected, not yet registered client (its name in transcripts is ``label``), on
+        the next server address in turn, or on address number ``node``."""
         with self._lock:
             name = label if all(c.name != label for c in self._clients) else self.nick(label)
+            turn = next(self._spread) if node is None else node
             client = MockClient(
-                self.address,
+                self.addresses[turn % len(self.addresses)],
                 name,
                 self.transcript,
                 scale=self.scale,
@@ -101,6 +107,13 @@ class Case:
     def close_all(self) -> None:
         for client in self._clients:
             client.close()
+
+    def forget(self) -> None:
+        """Drop what the case recorded (once it has been judged and reported)."""
+        for client in self._clients:
+            client.forget()
+        self._clients.clear()
+        self.transcript = Transcript()
 
     # -- concurrency --------------------------------------------------------------------
 
@@ -140,13 +153,22 @@ class Case:
 
     # -- judgement ----------------------------------------------------------------------
 
-    def check(self, ok: bool, req: str, expected: str, actual: str | Callable[[], str]) -> bool:
-        """Record whether ``req`` held; the case goes on either way."""
+    def check(
+        self,
+        ok: bool,
+        req: str,
+        expected: str,
+        actual: str | Callable[[], str],
+        *,
+        slack: float | None = None,
+    ) -> bool:
+        """Record whether ``req`` held; the case goes on either way. ``slack``: for a check of
+        timing, by how many seconds it was missed (see :class:`Violation`)."""
         if ok:
             self.passed.add(req)
         else:
             text = actual() if callable(actual) else actual
-            self.violations.append(Violation(req, expected, text))
+            self.violations.append(Violation(req, expected, text, slack))
             self.transcript.note("suite", f"[{req}] expected {expected}; got {text}")
         return ok
 

@@ -17,11 +17,14 @@ import pytest
 class Violation(AssertionError):
     """The server did not do what requirement ``req`` says; ``expected``/``actual`` say how."""
 
-    def __init__(self, req: str, expected: str, actual: str) -> None:
+    def __init__(self, req: str, expected: str, actual: str, slack: float | None = None) -> None:
         super().__init__(f"[{req}] expected {expected}; got {actual}")
         self.req = req
         self.expected = expected
         self.actual = actual
+        #: For a judgement of timing: by how many seconds the server missed, so that a suite
+        #: that ran at least that late cannot blame the server (None: lateness cannot explain).
+        self.slack = slack
 
 
 class HarnessError(Exception):

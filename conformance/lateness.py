@@ -29,6 +29,7 @@ class Lateness:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self._idle_cuts: list[tuple[float, str, object]] = []
 
     def start(self) -> None:
         if self._ticker is None:
@@ -45,6 +46,16 @@ class Lateness:
         with self._lock:
             self._times.append(time.monotonic() if at is None else at)
             self._late.append(seconds)
+
+    def idle_cut(self, client: str, owner: object) -> None:
+        """A client that meant to stay alive (it answers PINGs) was cut as idle; ``owner`` is
+        what it belongs to (its case's transcript), so only its own case is excused."""
+        with self._lock:
+            self._idle_cuts.append((time.monotonic(), client, owner))
+
+    def idle_cuts_since(self, since: float, owner: object) -> list[str]:
+        with self._lock:
+            return [name for t, name, o in self._idle_cuts if t >= since and o is owner]
 
     def worst_since(self, since: float) -> float:
         """The largest lateness recorded from ``since`` on (0.0 if none)."""

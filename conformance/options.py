@@ -9,6 +9,8 @@ from typing import Any
 @dataclass
 class RunOptions:
     server: tuple[str, int] | None = None
+    #: Every address given (several: the nodes of one cluster; clients spread over them).
+    servers: list[tuple[str, int]] = field(default_factory=list)
     launch: str | None = None
     clients: int = 50
     timeout_scale: float = 1.0
@@ -21,7 +23,8 @@ class RunOptions:
 
     @property
     def target(self) -> str:
-        return f"{self.server[0]}:{self.server[1]}" if self.server else "(none)"
+        nodes = self.servers or ([self.server] if self.server else [])
+        return " ".join(f"{host}:{port}" for host, port in nodes) or "(none)"
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

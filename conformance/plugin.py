@@ -94,7 +94,12 @@ class RunState:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("chatwire", "chatwire/1 conformance")
-    g.addoption("--server", help="HOST:PORT of the chatwire/1 server under test")
+    g.addoption(
+        "--server",
+        action="append",
+        default=[],
+        help="HOST:PORT of the server under test; repeated: the nodes of one cluster",
+    )
     g.addoption("--clients", type=int, default=50, help="clients in concurrent scenarios")
     g.addoption("--timeout-scale", type=float, default=1.0, help="multiply every deadline")
     g.addoption("--seed", type=int, default=None, help="seed for randomised scenarios")
@@ -104,7 +109,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--strict-should", action="store_true", help="SHOULD misses fail the run")
     g.addoption("--json", dest="cw_json", help="write the JSON report to this file")
     g.addoption("--list-cases", action="store_true", help="list cases and their requirements")
-    g.addoption("--launched", default=None, help=argparse_hidden())
+    g.addoption("--launched", action="append", default=[], help=argparse_hidden())
     g.addoption("--no-preflight", action="store_true", help="skip the preflight probe")
     g.addoption(
         "--late-pongs",
@@ -115,8 +120,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption(
         "--launched-pid",
         type=int,
-        default=None,
-        help="(set by python -m conformance --launch) lets the last case stop the server",
+        action="append",
+        default=[],
+        help="(set by python -m conformance --launch) lets the last cases stop the servers",
     )
 
 
@@ -127,14 +133,14 @@ def argparse_hidden() -> str:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): PROTOCOL.md requirement IDs")
     seed = config.getoption("--seed")
-    server = config.getoption("--server")
     try:
-        address = parse_address(server) if server else None
+        addresses = [parse_address(s) for s in config.getoption("--server")]
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     options = RunOptions(
-        server=address,
-        launch=config.getoption("--launched"),
+        server=addresses[0] if addresses else None,
+        servers=addresses,
+        launch=" ; ".join(config.getoption("--launched")) or None,
         clients=config.getoption("--clients"),
         timeout_scale=config.getoption("--timeout-scale"),
         seed=seed if seed is not None else random.SystemRandom().randrange(1, 2**31),
@@ -201,9 +207,11 @@ def pytest_collection_modifyitems(
     # Time-limit cases read off the background probes: run them last, when most time has passed.
     # The shutdown case stops the server, so it comes after everything else.
     # With --repeat, the background cases run grouped by run, each run on its own probes.
+    # A case that stops a cluster node comes after the rest, before the shutdown case.
     keep.sort(
         key=lambda i: (
             "server_pid" in getattr(i, "fixturenames", ()),
+            "node_pids" in getattr(i, "fixturenames", ()),
             "background" in getattr(i, "fixturenames", ()),
             _run_index(i) if "background" in getattr(i, "fixturenames", ()) else 0,
         )
@@ -279,8 +287,23 @@ def background(request: pytest.FixtureRequest, cw_run: int) -> Background:
 @pytest.fixture
 def server_pid(request: pytest.FixtureRequest) -> int | None:
     """The PID of a server this run launched (and may therefore stop), else None."""
-    pid: int | None = request.config.getoption("--launched-pid")
-    return pid
+    pids: list[int] = request.config.getoption("--launched-pid")
+    return pids[0] if pids else None
+
+
+@pytest.fixture
+def server_pids(request: pytest.FixtureRequest) -> list[int]:
+    """The PIDs of every server (cluster node) this run launched, in --server order."""
+    pids: list[int] = request.config.getoption("--launched-pid")
+    return pids
+
+
+@pytest.fixture
+def node_pids(request: pytest.FixtureRequest) -> list[int]:
+    """Like ``server_pids``, for cases that kill a node mid-run (they run before the
+    shutdown case, after the rest)."""
+    pids: list[int] = request.config.getoption("--launched-pid")
+    return pids
 
 
 @pytest.fixture
@@ -293,6 +316,11 @@ def cw(request: pytest.FixtureRequest, cw_run: int) -> Generator[Case]:
     request.node.stash.setdefault(SINCE, time.monotonic())
     yield case
     case.close_all()
+    # The verdict is taken (with the transcript, if it is needed): let the frames go. Kept
+    # for a whole --repeat run they grow the heap until a garbage collection stalls the
+    # suite for seconds, which a short idle timeout does not forgive.
+    case.forget()
+    del request.node.stash[CASE]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -339,7 +367,7 @@ def _judge(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestRe
             req = v.req or ids[0]
             level = registry[req].level if req in registry else "MUST"
             verdict = NON_STRICT if level.startswith("SHOULD") else FAIL
-            result.failures.append(Failure(req, level, v.expected, v.actual))
+            result.failures.append(Failure(req, level, v.expected, v.actual, v.slack))
             result.per_req[req] = worst([result.per_req.get(req, PASS), verdict])
         for rid in ids:
             if rid not in result.per_req:
@@ -378,14 +406,22 @@ def _excuse_if_starved(item: pytest.Item, result: CaseResult) -> None:
     tolerance = _tolerance(item.config)
     if late <= tolerance:
         return
+    # Lateness explains a fault only if the fault is about timing and the suite was at least
+    # that late, or if a client of the suite that should have stayed alive was cut as idle
+    # (it answered or sent its PINGs late). A wrong code or a lost message is never excused.
+    case = item.stash.get(CASE, None)
+    cut = LATENESS.idle_cuts_since(since, case.transcript if case else None)
+    if not cut and not all(f.slack is not None and late >= f.slack for f in result.failures):
+        return
     for rid in faulted:
         result.per_req[rid] = ERROR
     found = "; ".join(f"[{f.req}] {f.actual}" for f in result.failures)
     result.failures = []
+    why = f"; {cut[0]} was cut as idle" if cut else ""
     result.error = (
         f"harness error: the suite itself ran {late:.2f}s late during this case (more than"
-        f" the {tolerance:.2f}s the server's time limits allow), so what it saw may be its own"
-        f" doing: {found}. Re-run on a quieter machine or with a larger --timeout-scale"
+        f" the {tolerance:.2f}s the server's time limits allow{why}), so what it saw may be its"
+        f" own doing: {found}. Re-run on a quieter machine or with a larger --timeout-scale"
     )
 
 

@@ -39,6 +39,7 @@ class Failure:
     level: str
     expected: str
     actual: str
+    slack: float | None = None  #: see Violation.slack
 
     def to_json(self) -> dict[str, str]:
         return {

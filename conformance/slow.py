@@ -51,6 +51,7 @@ def pinging(client: MockClient, stop: threading.Event, idle_ms: int) -> threadin
     if idle_ms == 0:
         return None
     period = idle_ms / 3000
+    client.keeps_alive = True
 
     def run() -> None:
         token = 0
@@ -88,7 +89,11 @@ def flood(
         if more and len(sent_at) - len(log.answers) < window:
             text = f"{tag}{log.sent:010d}|{body}"
             frame = Direct(target, text) if direct else Send(target, text)
-            sender.send_frame(frame)
+            try:
+                sender.send_frame(frame)
+            except SendFailed:  # the server ended the sender's session (judged elsewhere)
+                log.cut = True
+                return log
             log.sent += 1
             sent_at.append(time.monotonic())
             continue

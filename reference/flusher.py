@@ -18,7 +18,19 @@ Lingering (§11.3): a socket handed over (a refused connection, or every session
 shutdown) is read and discarded until EOF or its deadline after its last frame and FIN went
 out, then closed, all without a thread per socket. At shutdown the handler threads hand their
 sockets over and end without any I/O; the flusher then closes every socket on its own, with
-deadlines kept in a heap so that no round costs time in proportion to the sockets lingering.
+deadlines kept in a heap so that no round costs time in proportion to the sockets lingering,
+and at most ``DRAIN_READS`` reads per socket per round (a client flooding until it reads its
+ERROR must not keep the flusher from the others).
+
+Waking without a lock. ``schedule`` (any thread) appends to ``_dirty``, then reads
+``_sleeping``; the flusher sets ``_sleeping``, then reads ``_dirty`` to choose its poll
+timeout. Each side writes before it reads, and every Python-level read and write is
+sequentially consistent (the GIL orders them; ``deque.append`` and ``len`` are single
+operations), so at least one side sees the other's write: either the flusher sees the outbox
+and does not block, or the pusher sees ``_sleeping`` and writes the eventfd, which makes the
+coming (or current) ``epoll.poll`` return at once. Both seeing it costs one spare wake-up, never
+a lost one. Clearing ``_sleeping`` races only with other clearings. ``linger`` always wakes
+(unless wakes are deferred, whose setter pokes).
 """
 
 from __future__ import annotations
@@ -44,6 +56,12 @@ WRITE_BEHIND_MAX = 16
 _EPOLLOUT_EDGE = select.EPOLLOUT | select.EPOLLET
 _EPOLL_LINGER = select.EPOLLIN | select.EPOLLOUT | select.EPOLLET
 _EPOLL_READABLE = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR | select.EPOLLRDHUP
+
+#: Reads (of ``DRAIN_SIZE`` bytes) from one lingering socket per round; what is left waits
+#: for the next. A flooding client can have megabytes in the socket buffers: a round must not
+#: stay with it.
+DRAIN_READS = 2
+DRAIN_SIZE = 65536
 
 
 class _Lingering:
@@ -72,11 +90,20 @@ class Flusher:
         self._linger_heap: list[tuple[float, int, int]] = []
         self._serials = itertools.count(1)
         self._handed: deque[_Lingering] = deque()  # handed over, not yet taken in
+        self._handed_lock = threading.Lock()  # ``linger`` against ``stop``
+        #: Lingering sockets with input left after their round's reads (edge-triggered: no
+        #: new event comes for it).
+        self._draining: set[int] = set()
+        self._discard = memoryview(bytearray(DRAIN_SIZE))  # what drained input is read into
+        self._stopped = False
         self._linger_done = threading.Condition()
         self._stopping = False
-        #: While set, queueing work does not wake the thread; whoever set it calls poke().
-        #: At shutdown this saves thousands of threads a system call each.
+        #: While set (``hold``), queueing work does not wake the thread, and sockets handed
+        #: over are not taken in; ``release`` ends it. At shutdown this saves thousands of
+        #: threads a system call each, and no socket's drain time starts before the flusher
+        #: is free to write.
         self.deferred_wakes = False
+        self._linger_cap = float("inf")
         self._thread = threading.Thread(target=self._run, name="chatwire-flusher")
         #: Thread id -> the outboxes that thread writes at the end of its block (see
         #: begin_write_behind). Only threads inside a block have an entry: no memory per
@@ -96,7 +123,12 @@ class Flusher:
         self._wake()
         if self._thread.is_alive():
             self._thread.join()
-        self._take_handed()
+        with self._handed_lock:
+            self._stopped = True
+            handed = list(self._handed)
+            self._handed.clear()
+        for entry in handed:
+            _close_now(entry)
         for fd in list(self._lingering):
             self._close_lingering(fd)
         self._linger_heap.clear()
@@ -153,17 +185,35 @@ class Flusher:
                 self._queue(outbox)
 
     def poke(self) -> None:
-        """Wake the thread now (after a run of deferred wakes)."""
+        """Wake the thread now (the watchdog has a new deadline to keep)."""
+        self._sleeping = False
+        self._wake()
+
+    def hold(self) -> None:
+        """Defer wakes and the taking in of handed-over sockets until ``release``."""
+        self.deferred_wakes = True
+
+    def release(self, linger_until: float) -> None:
+        """End ``hold``: wake the thread now; no socket handed over lingers past
+        ``linger_until``."""
+        self._linger_cap = linger_until
+        self.deferred_wakes = False
         self._sleeping = False
         self._wake()
 
     def linger(self, sock: socket.socket, deadline: float, outbox: Outbox | None = None) -> None:
         """Take the socket over: once its last frame and FIN are out (``outbox``, if any,
         must have had ``push_final``), read and discard until EOF or ``deadline``, then close
-        it. The caller must not touch the socket again."""
-        self._handed.append(_Lingering(sock, deadline, outbox))
-        if not self.deferred_wakes:
-            self._wake()
+        it. The caller must not touch the socket again. Once the flusher has stopped, the
+        socket is closed at once."""
+        entry = _Lingering(sock, deadline, outbox)
+        with self._handed_lock:
+            if not self._stopped:
+                self._handed.append(entry)
+                if not self.deferred_wakes:
+                    self._wake()
+                return
+        _close_now(entry)
 
     def wait_lingering(self, deadline: float) -> bool:
         """Wait until every handed-over socket is closed (for shutdown)."""
@@ -186,17 +236,20 @@ class Flusher:
                 outbox = dirty.popleft()
                 if outbox.write_queued():
                     dirty.append(outbox)
-            if self._handed:
+            if self._handed and not self.deferred_wakes:
                 self._take_handed()
+            for fd in list(self._draining):
+                self._drain_lingering(fd)
             now = time.monotonic()
             if self.congestion.congested:
                 self._watchdog(now)
             if self._linger_heap:
                 self._expire_lingering(now)
-            if self._stopping and not dirty:
+            if self._stopping:  # past the deadline: what is not out now never will be
                 return
             self._sleeping = True
-            timeout = 0.0 if dirty or self._handed else self._timeout(now)
+            taking = self._handed and not self.deferred_wakes
+            timeout = 0.0 if dirty or taking or self._draining else self._timeout(now)
             events = self._epoll.poll(timeout)
             self._sleeping = False
             for fd, mask in events:
@@ -232,11 +285,13 @@ class Flusher:
 
     def _take_handed(self) -> None:
         while self._handed:
-            entry = self._handed.popleft()
+            with self._handed_lock:
+                entry = self._handed.popleft()
             fd = entry.sock.fileno()
             self._lingering[fd] = entry
             if self._drain_lingering(fd):  # EOF already: at shutdown, most clients by now
                 continue
+            entry.deadline = min(entry.deadline, self._linger_cap)
             entry.serial = next(self._serials)
             heapq.heappush(self._linger_heap, (entry.deadline, entry.serial, fd))
             try:
@@ -248,18 +303,25 @@ class Flusher:
                 self._close_lingering(fd)
 
     def _drain_lingering(self, fd: int) -> bool:
-        """Read and discard until EAGAIN; at EOF close the socket and return True."""
-        sock = self._lingering[fd].sock
-        while True:  # until EAGAIN: the registration may be edge-triggered
+        """Read and discard until EAGAIN, or ``DRAIN_READS`` times (then again next round:
+        the registration is edge-triggered); at EOF close the socket and return True."""
+        entry = self._lingering.get(fd)
+        if entry is None:  # closed since it was marked for draining
+            self._draining.discard(fd)
+            return True
+        for _ in range(DRAIN_READS):
             try:
-                data = sock.recv(65536)
+                got = entry.sock.recv_into(self._discard)
             except BlockingIOError:
+                self._draining.discard(fd)
                 return False
             except OSError:
-                data = b""
-            if not data:
+                got = 0
+            if not got:
                 self._close_lingering(fd)
                 return True
+        self._draining.add(fd)
+        return False
 
     def _expire_lingering(self, now: float) -> None:
         heap = self._linger_heap
@@ -270,10 +332,15 @@ class Flusher:
 
     def _close_lingering(self, fd: int) -> None:
         entry = self._lingering.pop(fd)
-        if entry.outbox is not None:
-            entry.outbox.seal(closing=True)
+        self._draining.discard(fd)
         # Closing the socket's only descriptor takes it out of the epoll set as well.
-        entry.sock.close()
+        _close_now(entry)
         if not self._lingering and not self._handed:
             with self._linger_done:
                 self._linger_done.notify_all()
+
+
+def _close_now(entry: _Lingering) -> None:
+    if entry.outbox is not None:
+        entry.outbox.seal(closing=True)
+    entry.sock.close()

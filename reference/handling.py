@@ -39,7 +39,7 @@ from spec.names import fold, is_valid_nick, is_valid_room
 
 from .ending import Ending, from_error
 from .host import SessionConfig, SessionHost
-from .hub import Hub
+from .hubapi import Addressee, RoomHub
 from .outbox import Outbox
 
 log = logging.getLogger("reference.server")
@@ -118,7 +118,7 @@ class FrameHandling:
     def __init__(self, host: SessionHost, outbox: Outbox) -> None:
         self.host = host
         self.config: SessionConfig = host.config
-        self.hub: Hub = host.hub
+        self.hub: RoomHub = host.hub
         self.outbox = outbox
         #: The spec's state machine; until WELCOME it limits frames to 65536 (§3.2).
         self.conn = Connection(Role.SERVER)
@@ -133,7 +133,7 @@ class FrameHandling:
         #: §12.3: the members of the room of the last accepted SEND, and the addressee of the
         #: last accepted DIRECT if it was congested then.
         self.hold_room: Container[object] | None = None
-        self.hold_target: FrameHandling | None = None
+        self.hold_target: Addressee | None = None
 
     @property
     def state(self) -> State:
@@ -153,10 +153,17 @@ class FrameHandling:
         batch = _SendBatch()
         handled = 0
         ending: Ending | None = None
+        looked = 0
         try:
             while ending is None:
-                if self.host.closing:  # the SERVER_SHUTDOWN is queued: act on nothing more
+                # Shutdown: act on nothing more. A busy thread also looks at the stop pipe
+                # itself every few dozen frames (see ``Session.serve``).
+                if self.host.closing or (
+                    handled - looked >= 64 and (looked := handled) and self.host.stop_requested()
+                ):
                     ending = self.shutdown_ending()
+                    break
+                if self.outbox.failed is not None:  # cut (§12.2): act on nothing more
                     break
                 run = conn.next_sends(BATCH_MESSAGES)
                 if run:
@@ -170,6 +177,7 @@ class FrameHandling:
                 except UnknownType as exc:  # §15.1: answered, skipped, the session goes on
                     handled += 1
                     self.flush_sends(batch)
+                    self.respect_holds()
                     self.push(refusal(exc.code, exc.in_reply_to))
                     continue
                 if frame is None:
@@ -177,7 +185,9 @@ class FrameHandling:
                 handled += 1
                 self.flush_sends(batch)
                 self.respect_holds()
-                ending = self.dispatch(frame[0], frame[1])
+                if self.aborting():  # cut or shut down while held: this frame is not acted on
+                    continue
+                ending = self.dispatch(frame[0], frame[1])  # not *frame: a star call costs a C stack frame
         except ProtocolError as exc:  # a fatal fault in the stream or a frame (§14)
             ending = from_error(exc)
         self.flush_sends(batch)  # what was accepted before a fault still goes out first
@@ -230,6 +240,8 @@ class FrameHandling:
     ) -> None:
         """Accept a batch of checked SENDs to one room, then hold (§12.3 SLOW-3)."""
         self.respect_holds()
+        if self.aborting():  # cut or shut down while held: the batch is not accepted
+            return
         code = self.hub.send(self, room, texts16)
         if code is not None:  # only if a subclass's checks let a bad one through
             self.push(refusal(code, _SEND) * len(texts16))
@@ -239,16 +251,17 @@ class FrameHandling:
 
     def respect_holds(self) -> None:
         """§12.3: handle nothing more from this sender while a member of the room of its last
-        accepted SEND (SLOW-3), or the congested addressee of its last DIRECT (SLOW-4), is
-        congested: at most until the watchdog cuts them (plus a margin, should it run late).
-        Costs one test when nothing anywhere is congested."""
+        accepted SEND (SLOW-3), or the congested addressee of its last DIRECT (SLOW-4), or
+        the client itself (SLOW-10: its own answers), is congested: at most until the watchdog
+        cuts them (plus a margin, should it run late). Costs one test when nothing anywhere
+        is congested."""
         congestion = self.host.congestion
         if not congestion.congested:
             return
-        members, target = self.hold_room, self.hold_target
+        members, target, own = self.hold_room, self.hold_target, self.outbox
 
         def blocked() -> bool:
-            if target is not None and target.outbox.congested:
+            if own.congested or (target is not None and target.outbox.congested):
                 return True
             return members is not None and congestion.any_member_congested(members)
 
@@ -256,7 +269,12 @@ class FrameHandling:
             return
         self.host.flusher.write_behind_now()  # what this thread owes others goes out first
         deadline = time.monotonic() + 2 * self.config.slow_timeout + 1.0
-        if not congestion.wait_while(blocked, deadline, self.aborting) and not self.aborting():
+        self.host.turns.release()  # a held sender lets others run meanwhile (SLOW-5)
+        try:
+            held = congestion.wait_while(blocked, deadline, self.aborting)
+        finally:
+            self.host.turns.acquire()
+        if not held and not self.aborting():
             log.warning("%r: held back past the slow-consumer deadline", self)
 
     def aborting(self) -> bool:
@@ -300,6 +318,7 @@ class FrameHandling:
             case Direct():
                 self.on_direct(event)
             case Ping():
+                self.hub.sync(self)  # §8.5 ORD-10: after what others' answered requests caused
                 self.push(encode_pong(Pong(event.token)))
             case Bye():
                 return self.on_bye(event)
@@ -360,7 +379,7 @@ class FrameHandling:
         if code is not None:
             self.push(refusal(code, FrameType.DIRECT))
             return
-        if isinstance(target, FrameHandling):  # SLOW-4: hold only behind a congested one
+        if isinstance(target, Addressee):  # SLOW-4: hold only behind a congested one
             self.hold_target = target if target.outbox.congested else None
             self.respect_holds()
 

@@ -7,11 +7,12 @@ depends on them): the server implements :class:`SessionHost`, its config
 from __future__ import annotations
 
 import socket
+import threading
 from typing import Protocol
 
 from .ending import Ending
 from .flusher import Flusher
-from .hub import Hub
+from .hubapi import RoomHub
 from .outbox import Congestion, Outbox
 
 
@@ -46,7 +47,7 @@ class SessionHost(Protocol):
     @property
     def config(self) -> SessionConfig: ...
     @property
-    def hub(self) -> Hub: ...
+    def hub(self) -> RoomHub: ...
     @property
     def flusher(self) -> Flusher: ...
     @property
@@ -55,6 +56,17 @@ class SessionHost(Protocol):
     @property
     def closing(self) -> bool:
         """True once shutdown has begun: act on nothing more."""
+
+    @property
+    def turns(self) -> threading.Semaphore:
+        """A turn to read and handle frames (few at once: see ``Server.turns``)."""
+
+    @property
+    def ending_turns(self) -> threading.Semaphore:
+        """A turn to end a session (few at once, apart from ``turns``)."""
+
+    def stop_requested(self) -> bool:
+        """Whether shutdown has begun or was asked for; a busy thread asks now and then."""
 
     @property
     def shutdown_ending(self) -> Ending:

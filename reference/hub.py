@@ -211,6 +211,9 @@ class Hub:
         member.push(frames.ack(b"\x00", 0))
         return target
 
+    def sync(self, member: Member) -> None:
+        """Nothing to wait for: every frame a request causes is produced before its answer."""
+
     # -- internals ----------------------------------------------------------------------
 
     def _join_locked(

@@ -161,19 +161,30 @@ class Outbox:
         if newly_congested:  # the watchdog's clock starts now: the flusher must know (§12.2)
             self._flusher.poke()
 
-    def push_final(self, data: bytes) -> None:
+    def push_final(self, data: bytes, drop_backlog: bool = False) -> None:
         """Queue the last frame (a fatal ERROR, §11.2): nothing is queued after it, and the
-        flusher shuts the sending direction down once it is written. Idempotent."""
+        flusher shuts the sending direction down once it is written. Idempotent.
+
+        ``drop_backlog``: the frame goes right after the one now going out, and whatever was
+        queued behind that is dropped (at shutdown, so that a client that cannot read its
+        backlog by the deadline still gets the ERROR)."""
         with self._lock:
             if self._final or self.failed:
                 return
+            if drop_backlog and self._chunks:
+                head = self._chunks[0]  # a memoryview: a chunk cut short, its frames half out
+                keep: list[bytes | memoryview] = [head] if isinstance(head, memoryview) else []
+                self.pending -= sum(map(len, self._chunks)) - sum(map(len, keep))
+                self._chunks = keep
             self._chunks.append(data)
             self.pending += len(data)
             self._final = True
-            if self._scheduled:
-                return
-            self._scheduled = True
-        self._flusher.schedule(self)
+            relieved = self.congested_since is not None and self.pending <= self.limit
+            scheduled, self._scheduled = self._scheduled, True
+        if relieved:
+            self._uncongest()
+        if not scheduled:
+            self._flusher.schedule(self)
 
     def _wait(self, done: Callable[[], bool], deadline: float | None) -> bool:
         """With the lock held: wait until ``done()``; False if the deadline passed."""
@@ -249,7 +260,7 @@ class Outbox:
             else:
                 self.pending -= written
                 if written < len(data):
-                    self._chunks.insert(0, memoryview(data)[written:])
+                    self._chunks[:0] = _unsent(chunks, written)
                     # Wait for EPOLLOUT, unless it came while we wrote (a handler thread
                     # writing behind): then it will not come again, so write once more.
                     self._blocked = not self._room_seen
@@ -280,7 +291,9 @@ class Outbox:
         """§12.2: a best-effort ERROR (no waiting for it), then shut the socket so the
         session's reader wakes up and ends the session."""
         with self._lock:
-            if self._sealed or self.failed:
+            if self._sealed or self.failed or self._final:
+                # A fatal ERROR is queued already: it is the last frame (ERR-4), and the
+                # session's own close (or shutdown's linger) has its own deadline.
                 return
             self.failed = "cut"
             self._chunks.append(farewell)
@@ -301,3 +314,15 @@ class Outbox:
             self.congested_since = None
             self.relieved_at = time.monotonic()
         self._flusher.congestion.clear(self)
+
+
+def _unsent(chunks: list[bytes | memoryview], written: int) -> list[bytes | memoryview]:
+    """What is left of ``chunks`` once their first ``written`` bytes went out. Only the first
+    piece can be a chunk cut short (a memoryview), every other one is as pushed: whole
+    frames, so the backlog can be dropped without cutting a frame (``push_final``)."""
+    for index, chunk in enumerate(chunks):
+        if written < len(chunk):
+            rest = chunks[index + 1 :]
+            return [memoryview(chunk)[written:], *rest] if written else chunks[index:]
+        written -= len(chunk)
+    return []

@@ -165,6 +165,8 @@ class ErrorCode(enum.IntEnum):
     SERVER_FULL = 0x020B
     #: §11.6 — the server failed through a fault of its own, not the client's.
     INTERNAL_ERROR = 0x020C
+    #: §20 — this server node lost the shared state of its cluster; try again later.
+    CLUSTER_UNAVAILABLE = 0x020D
 
     @property
     def fatal(self) -> bool:

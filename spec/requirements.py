@@ -12,7 +12,7 @@ index table (``ID | Level | Side | Section | Summary``). This module reads both:
 
 A "sentence" here is the text of one paragraph, list item or table row, from the previous tag
 in it (or its start) up to the tag. Code spans, fenced code, the generated §17/§18 blocks and
-the §19 index itself are not body text.
+the §19 index itself are not body text (§20 after it is).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ PREFIXES = (
     "MAL",
     "EXT",
     "CLIENT",
+    "CLUSTER",
 )
 
 #: A well-formed requirement ID: a known prefix, a hyphen, a number without leading zero.
@@ -132,7 +133,7 @@ def _blocks(text: str) -> list[tuple[str, str]]:
     blocks: list[tuple[str, str]] = []
     section = ""
     current: list[str] = []
-    skipping_generated = in_fence = False
+    skipping_generated = in_fence = in_index = False
 
     def flush() -> None:
         if current:
@@ -156,12 +157,14 @@ def _blocks(text: str) -> list[tuple[str, str]]:
         if in_fence or stripped.startswith("<!--"):
             continue
         heading = _HEADING.match(line)
+        if heading and len(heading.group(1)) == 2:  # the index is no body; what follows is
+            in_index = heading.group(2) == _INDEX_SECTION
+        if in_index:
+            continue
         if heading:
             flush()
             if heading.group(2):
                 section = heading.group(2)
-                if len(heading.group(1)) == 2 and section == _INDEX_SECTION:
-                    break
             blocks.append((section, heading.group(3)))
             continue
         if not stripped:
@@ -182,7 +185,7 @@ def _keywords(text: str) -> tuple[str, ...]:
 
 
 def tag_uses(path: Path | None = None) -> list[TagUse]:
-    """Every ``[ID]`` tag in the body (before §19), in document order."""
+    """Every ``[ID]`` tag in the body (all but the §19 index), in document order."""
     uses: list[TagUse] = []
     for section, block in _blocks(_read(path)):
         block = _CODE_SPAN.sub("", block)

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from bench import metrics, procstat
+from bench.context import connect_failed
 from bench.otherload import OtherLoad
 from bench.progress import Progress
 from bench.report import (
@@ -69,8 +70,9 @@ def test_point_labels_keep_the_parameters_that_tell_rows_apart() -> None:
     text = tables(results)  # what every point shares is said once, in the title
     assert "— members (N=16, messages=9)\n" in text
     assert "\nstalled=0  ref" in text and "\nstalled=1  ref" in text
-    (one,) = tables(results[:1]).splitlines()[3:4]
-    assert one.split()[:2] == ["N=16", "ref"]
+    alone = tables(results[:1])  # one point: its first parameter labels it, the rest go above
+    assert "— members (messages=9, stalled=0)\n" in alone
+    assert alone.splitlines()[3].split()[:2] == ["N=16", "ref"]
 
 
 def test_what_cannot_be_measured_shows_as_a_dash() -> None:
@@ -166,3 +168,11 @@ def test_progress_counts_points_estimates_the_time_left_and_names_a_silent_step(
         "[  31.0s] ... still connecting 1000 clients to reference (11 s so far)",
         "[  40.0s] point 2 of 4, about 40 s left: fanout flood N=1000 [reference]: deliv/s 9",
     ]
+
+
+def test_a_point_whose_clients_could_not_connect_says_why_and_counts_as_failed() -> None:
+    joined = {"ok": 6, "failed": 4, "failures": {"handshake timed out": 3, "connect: X": 1}}
+    status = connect_failed(joined)
+    assert status == "connect failed: 4 of 10: 3x handshake timed out; 1x connect: X"
+    assert Result("fanout", "flood", {}, "reference", {"status": status}).failed
+    assert not Result("fanout", "flood", {}, "reference", {"status": "deadline"}).failed

@@ -143,3 +143,9 @@ def test_blank_lines_are_nothing() -> None:
 def test_bad_commands_say_what_is_wrong(line: str, complaint: str) -> None:
     with pytest.raises(CommandError, match=complaint):
         parse(line)
+
+
+def test_a_name_no_valid_server_sends_still_stays_one_field_on_one_line() -> None:
+    line = as_text(event_fields(Deliver("lo bby", 1, "bo\nb", "hi")))
+    assert line == "message lo\\x20bby 1 bo\\nb hi"
+    assert as_text(event_fields(Joined("lobby", "alice"))) == "joined lobby alice"

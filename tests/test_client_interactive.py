@@ -147,7 +147,9 @@ def test_nick_is_asked_for_and_asked_again(server: Server, bob: ChatClient) -> N
         child.send("carol\r")
         child.expect("you are")
         child.expect("#lobby>")
-        child.sendcontrol("c")
+        child.send("x")
+        child.sendcontrol("c")  # clears the x ...
+        child.sendcontrol("c")  # ... and a second one in a row leaves
         assert finish(child) == 0
         left = next_of(bob, Left)
         assert left == Left("lobby", "carol", LeaveReason.QUIT, "bye")
@@ -275,6 +277,7 @@ def test_a_message_cannot_forge_a_line_of_its_own(
         assert re.search(r"│ (\x1b\[[0-9;]*m)*15:29 #lobby <mallory> $", shown[:at]), shown
         assert shown.count("alice, please send") == 1
         assert "\u202e" not in shown
+        child.expect("#lobby>")  # printed, and the prompt is back: keys reach it again
         child.sendcontrol("d")
         assert finish(child) == 0
     finally:
@@ -332,9 +335,7 @@ def test_joining_again_and_switching_say_where_plain_lines_go(
         child.close(force=True)
 
 
-def test_ctrl_c_clears_a_half_typed_line_and_leaves_from_an_empty_one(
-    server: Server, bob: ChatClient
-) -> None:
+def test_ctrl_c_clears_the_line_and_a_second_one_leaves(server: Server, bob: ChatClient) -> None:
     child = spawn(server.address[1], "--nick", "alice")
     try:
         child.expect("#lobby>")
@@ -344,6 +345,9 @@ def test_ctrl_c_clears_a_half_typed_line_and_leaves_from_an_empty_one(
         child.send("fresh\r")
         assert next_of(bob, Deliver).text == "fresh"
         child.expect("> fresh")
+        child.expect("#lobby>")
+        child.sendcontrol("c")  # on an empty line: only says how to leave
+        child.expect("press Ctrl-C again to leave")
         child.expect("#lobby>")
         child.sendcontrol("c")
         assert finish(child) == 0
@@ -408,6 +412,8 @@ def test_lines_typed_while_reconnecting_are_sent_after_the_rejoin(
         child.expect("sent the 2 lines typed while reconnecting")
         assert next_of(bob, Deliver).text == "typed while away"
         assert next_of(bob, Deliver).text == "and this"
+        child.expect("> and this")  # our own lines come back (ECHO) ...
+        child.expect("#lobby>")  # ... and the prompt is drawn again
         child.sendcontrol("d")
         assert finish(child) == 0
     finally:

@@ -16,12 +16,16 @@ import pytest
 from reference.server import Server, ServerConfig
 from tests.conformance_runner import EXPECTED_SKIPS, SuiteRun, reference, run_suite, target
 from tests.crowd import crowd
+from tests.zoo.limits import CutsAtZeroIdleSession
 from tests.zoo.servers import NeverPingsSession
 
 pytestmark = [pytest.mark.network]
 
 #: Fewer clients than the default 50 keep each run short; every case still runs.
 CLIENTS = "16"
+#: The sections whose cases the time and size limits decide (handshake, keepalive, closing,
+#: overload, flood limit): the others were shown not to depend on them by the default run.
+LIMITED = ["--only", "4", "--only", "10", "--only", "11", "--only", "12", "--only", "13"]
 
 
 def _never_pings(config: ServerConfig) -> Server:
@@ -32,7 +36,7 @@ def _never_pings(config: ServerConfig) -> Server:
 SETTINGS: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
     # The stalled member of §12 is congested longer than the idle timeout (KEEP-10), and the
     # held senders are held longer than it (KEEP-7).
-    "slow-above-idle": ({"slow_timeout": 1.5, "idle_timeout": 1.0}, {}),
+    "slow-above-idle": ({"slow_timeout": 3.0, "idle_timeout": 2.0}, {}),
     "slow-far-below-idle": ({"slow_timeout": 0.25, "idle_timeout": 8.0}, {}),
     # A backlog of megabytes in front of every PONG of a reader that falls behind.
     "out-limit-8MiB": ({"out_limit": 8 * 1024 * 1024}, {}),
@@ -73,7 +77,7 @@ def _judge(run: SuiteRun, allowed: dict[str, str]) -> None:
 def test_the_reference_passes_at_legal_settings(name: str, tmp_path: Path) -> None:
     overrides, allowed = SETTINGS[name]
     with reference(**overrides) as server:
-        run = run_suite(["--server", target(server), "--clients", CLIENTS], tmp_path, 220)
+        run = run_suite(["--server", target(server), "--clients", CLIENTS, *LIMITED], tmp_path, 220)
     _judge(run, allowed)
 
 
@@ -82,8 +86,22 @@ def test_a_server_that_sends_no_keep8_ping_fails_only_keep8(tmp_path: Path) -> N
     """Skipping a SHOULD (the server's PING at half the idle timeout) is NON-STRICT for that ID
     alone: the suite's own clients never rely on it to stay connected (KEEP-11)."""
     with reference(_never_pings) as server:
-        run = run_suite(["--server", target(server), "--clients", CLIENTS], tmp_path, 220)
+        run = run_suite(["--server", target(server), "--clients", CLIENTS, *LIMITED], tmp_path, 220)
     _judge(run, {"KEEP-8": "NON-STRICT"})
+
+
+def _cuts_at_zero(config: ServerConfig) -> Server:
+    return Server(config, session_class=CutsAtZeroIdleSession)
+
+
+@pytest.mark.timeout(60)
+def test_an_idle_cut_at_idle_timeout_0_is_a_fail(tmp_path: Path) -> None:
+    """idle_timeout_ms 0 means never: a server that cuts silent clients all the same fails
+    KEEP-6 (a separate run: at idle 0 the zoo's whole-suite runs would skip other KEEP IDs)."""
+    with reference(_cuts_at_zero, idle_timeout=0.0) as server:
+        run = run_suite(["--server", target(server), "--only", "KEEP-6"], tmp_path, 50)
+    assert run.verdicts() == {"KEEP-6": "FAIL"}, run.stdout[-3000:]
+    assert run.code == 1
 
 
 @pytest.mark.timeout(120)

@@ -121,17 +121,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
 
 
-_BENCH_CYCLE = pytest.mark.xfail(
-    reason="bench.worker <-> runloop/burstload: the worker plumbing is moving to a leaf module "
-    "(issue 14.4, bench part, another branch)",
-    strict=False,
-)
-
-
-@pytest.mark.parametrize(
-    "package",
-    [pytest.param(p, marks=_BENCH_CYCLE) if p == "bench" else p for p in sorted(ALLOWED)],
-)
+@pytest.mark.parametrize("package", sorted(ALLOWED))
 def test_no_import_cycle_inside_a_package(package: str) -> None:
     cycle = _cycle(_graph(package))
     assert cycle is None, " -> ".join(cycle or [])

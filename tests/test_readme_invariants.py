@@ -24,7 +24,7 @@ INVARIANTS = {
     "room isolation": {"ORD-12"},
     "direct messages to their addressee only": {"MSG-10"},
     "presence": {"PRES-1", "PRES-4"},
-    "the PING barrier": {"ORD-10", "ORD-11"},
+    "the PING barrier": {"ORD-10"},
     "nick uniqueness": {"NICK-3"},
     "slow-consumer handling": {"SLOW-1", "SLOW-6"},
 }

@@ -3,6 +3,7 @@ BYE, shutdown."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
@@ -66,7 +67,13 @@ def test_drain_is_bounded(cw: Case, background: Background) -> None:
         )
     took = background.drain_reset_at - background.drain_fin_at
     cw.check(took > 0.05, "ERR-7", "reading went on after the FIN", f"closed after {took:.3f}s")
-    cw.check(took <= 2.0 + 0.5 * cw.scale, "ERR-8", "a drain of at most 2 s", f"{took:.2f}s")
+    cw.check(
+        took <= 2.0 + 0.5 * cw.scale,
+        "ERR-8",
+        "a drain of at most 2 s",
+        f"{took:.2f}s",
+        slack=took - 2.0,
+    )
     cw.observe(f"drained for about {took:.2f}s", "ERR-7", "ERR-8")
 
 
@@ -159,6 +166,7 @@ def test_frames_before_a_fin_without_bye_are_handled(cw: Case) -> None:
     x.send_frame(Send(room, "last words"))
     x.half_close()
     w.expect(deliver_of(room, "last words"), "the DELIVER of the SEND before the FIN", "ERR-20")
+    cw.ok("ERR-20")
     w.expect(left_about(room, x.nick), "LEFT of the leaver", "PRES-4")
     acked = any(isinstance(e, Ack) for _, e in x.log)
     cw.observe("the ACK reached the client" if acked else "the ACK did not reach the client")
@@ -169,7 +177,7 @@ _stopped: list[int] = []
 
 
 @requirement("ERR-18")
-def test_shutdown(cw: Case, server_pid: int | None) -> None:
+def test_shutdown(cw: Case, server_pid: int | None, server_pids: list[int]) -> None:
     """When a server shuts down, it MUST send the fatal SERVER_SHUTDOWN to every connected
     client, registered or not, and close each connection as in §11.3. (Run last: it stops the
     server, which the suite can only do for a server it launched itself.)"""
@@ -185,6 +193,8 @@ def test_shutdown(cw: Case, server_pid: int | None) -> None:
     join(registered, room)
     registered.barrier("ERR-18")
     _stopped.append(server_pid)
-    os.kill(server_pid, signal.SIGTERM)
+    for pid in server_pids:  # every node of a launched cluster
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
     for c in (registered, fresh):
         c.expect_error([ErrorCode.SERVER_SHUTDOWN], "ERR-18", timeout=10)

@@ -9,7 +9,7 @@ import itertools
 import threading
 import time
 
-from conformance.client import Closed, MockClient, describe, reason_name
+from conformance.client import Closed, MockClient, SendFailed, describe, reason_name
 from conformance.context import Case
 from conformance.errors import HarnessError, SkipReason, Violation, skip
 from conformance.markers import requirement
@@ -44,12 +44,13 @@ CONGEST_MARGIN = 4 * 1024 * 1024
 
 
 def _senders_needed(cw: Case, w: Welcome, slow: float) -> int:
-    """Senders enough to congest a member within about slow_timeout_ms while each keeps to its
-    own flood bucket (§13): one without a flood limit; with one, as many as it takes (at most
-    --clients), so that a rate-limited server's overload behaviour is judged too."""
+    """Senders enough to congest a member within about twice slow_timeout_ms while each keeps
+    to its own flood bucket (§13): one without a flood limit; with one, as many as it takes
+    (at most --clients), so that a rate-limited server's overload behaviour is judged too.
+    (No more than that: the members that do read must keep up with all of them.)"""
     if not w.rate:
         return 1
-    per_sender = w.rate * max(1, w.max_text) * max(slow, 1.0)
+    per_sender = w.rate * max(1, w.max_text) * 2 * max(slow, 1.0)
     need = -(-(w.out_limit + CONGEST_MARGIN) // int(per_sender))
     return max(1, min(cw.options.clients, need))
 
@@ -117,6 +118,7 @@ def _judge_hold(
         "SLOW-8",
         f"a sender held at most slow_timeout {slow:g}s (+{grace:g}s to cut)",
         "an answer never came" if stalled else f"held {longest:.2f}s",
+        slack=None if stalled else longest - slow,
     )
     accepted = sum(log.accepted_before(cut_at) for log in logs) * w.max_text
     bound = w.out_limit + KERNEL_SLACK + len(logs) * w.max_text
@@ -154,6 +156,8 @@ def _judge_cut(
                 f"the flood moved only {pushed} bytes (out_limit {w.out_limit}): the member"
                 " may never have been congested; raise --clients or --timeout-scale"
             )
+        if any(log.stalled for log in logs):  # held for good: the hold bound broken too
+            cw.check(False, "SLOW-8", "a sender held at most slow_timeout_ms", "held for good")
         raise Violation("SLOW-1", f"{stalled.nick} cut with SLOW_CONSUMER", "it was never cut")
     assert isinstance(left, Left)
     cw.check(
@@ -220,9 +224,11 @@ def _flood_all(
     w: Welcome,
     slow: float,
 ) -> list[FloodLog]:
-    """Every sender floods ``target`` at once (each within its flood bucket) until ``stop``."""
+    """Every sender floods ``target`` at once (each within its flood bucket) until ``stop``
+    (set when the cut is seen); if the floods end first (the server ended every sender's
+    session), it still waits for the cut as long as a congestion may last."""
     deadline = time.monotonic() + (3 * slow + 30) * cw.scale
-    return cw.parallel(
+    logs = cw.parallel(
         len(senders),
         lambda i: flood(
             senders[i],
@@ -232,9 +238,14 @@ def _flood_all(
             stop=stop,
             deadline=deadline,
             answer_wait=slow + 2 * _grace(cw, slow),
+            # Within a flood bucket pipelining gains nothing, and one message at a time keeps
+            # each answer's wait to one hold (SLOW-8 is per congestion episode).
+            window=1 if w.rate else 32,
             tag=f"s{i}:",
         ),
     )
+    stop.wait(slow + 2 * _grace(cw, slow))
+    return logs
 
 
 @requirement(
@@ -274,6 +285,7 @@ def test_stalled_member_is_cut_and_holds_the_room_only_so_long(cw: Case) -> None
         "SLOW-5",
         "PING round trips of an unrelated client stay short",
         f"longest {longest_ping:.2f}s over {len(pings)} PINGs",
+        slack=longest_ping - slow / 2,
     )
     _judge_delivery(cw, reader, room, logs)
     errs = [e for c in senders for _, e in c.log if isinstance(e, Error) and e.fatal]
@@ -304,7 +316,7 @@ def test_direct_to_a_stalled_client_holds_the_sender(cw: Case) -> None:
 def test_member_that_keeps_up_is_never_cut(cw: Case) -> None:
     """A server MUST NOT cut a client that, every time its pending output goes above
     out_limit, brings it back within slow_timeout_ms, however busy its rooms are — and it
-    loses nothing. The member here reads in spurts: it stops for 60% of slow_timeout_ms, long
+    loses nothing. The member here reads in spurts: it stops for 40% of slow_timeout_ms, long
     enough under a flood to be congested, then catches up."""
     room = cw.room("spurts")
     senders = [cw.registered(f"sender{i}") for i in range(3)]
@@ -320,9 +332,9 @@ def test_member_that_keeps_up_is_never_cut(cw: Case) -> None:
     def stop_and_go() -> None:
         while not stop.is_set():
             spurts.pause_reading()
-            stop.wait(0.6 * slow)
-            spurts.resume_reading()
             stop.wait(0.4 * slow)
+            spurts.resume_reading()
+            stop.wait(0.6 * slow)
 
     pacer = threading.Thread(target=stop_and_go, daemon=True)
     pacer.start()
@@ -345,15 +357,31 @@ def test_member_that_keeps_up_is_never_cut(cw: Case) -> None:
     stop.set()
     pacer.join(5)
     spurts.resume_reading()
-    spurts.barrier("SLOW-7", timeout=30)
+    try:
+        spurts.barrier("SLOW-7", timeout=30)
+    except (SendFailed, Violation):  # it was cut: let its reader reach the end, judged below
+        spurts.wait_closed(30)
     ended = [
         e for _, e in spurts.log if isinstance(e, Closed) or (isinstance(e, Error) and e.fatal)
     ]
+    held = max((log.longest for log in logs), default=0.0)
+    if ended and held >= 0.8 * slow:
+        # A sender held that long was held by this member (§12.3): it stayed congested about
+        # slow_timeout_ms, so it did not keep up, and its cut was due. The suite's reading
+        # was too slow for the flood: no verdict on the server.
+        raise HarnessError(
+            f"the reader did not catch up in time (a sender was held {held:.2f}s, so it was"
+            f" congested that long; slow_timeout_ms {w.slow_timeout_ms}): the suite could not"
+            " read as fast as the server sent; re-run on a quieter machine"
+        )
     if ended:
-        raise Violation("SLOW-7", "a member that keeps up stays connected", describe(ended[0]))
+        # Whether it kept up depends on the suite's own reading too: a suite that ran late
+        # cannot tell (slack 0: any lateness beyond the tolerance excuses the server).
+        raise Violation(
+            "SLOW-7", "a member that keeps up stays connected", describe(ended[0]), slack=0.0
+        )
     acked = [seq for log in logs for seq in log.acked_seqs()]
     _judge_received(cw, spurts, room, acked)
-    held = max((log.longest for log in logs), default=0.0)
     cw.observe(
         f"{sum(g.sent for g in logs)} messages of {w.max_text} bytes in {3 * slow:g}s;"
         f" senders held up to {held:.2f}s"
@@ -403,6 +431,13 @@ def test_congested_member_is_not_cut_as_idle(cw: Case) -> None:
     logs = _flood_all(cw, senders, room, False, stop, w, slow)
     stop.set()
     left = next((e for _, e in watcher.log if left_about("lobby", stalled.nick)(e)), None)
+    timed_out = not isinstance(left, Left) or left.reason == LeaveReason.TIMEOUT
+    if timed_out and any(log.stalled for log in logs):
+        skip(
+            SkipReason.NOT_REACHED,
+            "the senders were blocked for good, not held and released (SLOW-8 judges that):"
+            " whether the member was congested when cut as idle cannot be told",
+        )
     if not isinstance(left, Left):
         raise HarnessError("the silent stalled member was never cut (SLOW-1 judges that)")
     cut_at = _cut_time(watcher, "lobby", stalled.nick)

@@ -4,9 +4,12 @@ during traffic — judged over every client's whole log (conformance/mixed.py, m
 
 from __future__ import annotations
 
+import time
+
 from conformance import mixed, mixed_judge
 from conformance.context import Case
 from conformance.invariants import SHOWN
+from conformance.lateness import LATENESS
 from conformance.markers import requirement
 from conformance.mixed_judge import JUDGED
 from conformance.steps import who
@@ -19,6 +22,7 @@ def test_mixed_traffic_in_every_room_at_once(cw: Case) -> None:
     ends equal to WHO and every departure gives one LEFT with its reason; messages arrive
     exactly once, in one order per room, with contiguous seqs, ACK seq = DELIVER seq, the echo
     right after its ACK; PONGs never overtake what a PING must follow."""
+    started = time.monotonic()
     mx = mixed.plan(cw)
     mixed.register_all(cw, mx)
     mixed.traffic(cw, mx)
@@ -43,5 +47,6 @@ def test_mixed_traffic_in_every_room_at_once(cw: Case) -> None:
     cw.observe(
         f"{len(mx.actors)} clients, {len(mx.rooms)} rooms and lobby, {granted} with ECHO: "
         f"{volume['messages']} messages, {volume['deliveries']} deliveries, "
-        f"{volume['whispers']} whispers, {volume['pings']} PINGs"
+        f"{volume['whispers']} whispers, {volume['pings']} PINGs; the suite ran at most "
+        f"{LATENESS.worst_since(started) * 1000:.0f} ms late"
     )

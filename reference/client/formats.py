@@ -1,7 +1,8 @@
 r"""The scripted client's output: one line per event, in text (default) or JSON (``--json``).
 
 This format is stable: scripts and tests parse it. Each line is ``KEYWORD FIELD...``; fields are
-separated by one space. Nicks and room names never hold spaces. A field named TEXT is always
+separated by one space. Nicks and room names never hold spaces (should a faulty server send a
+name that is not valid, it is escaped as TEXT is, a space as ``\x20``). A field named TEXT is always
 the last one and always present (it may be empty, leaving the line ending in a space); in it a
 backslash is written ``\\``, a newline ``\n``, a carriage return ``\r``, a tab ``\t``, any other
 control character ``\xHH`` and the line and paragraph separators ``\u2028`` ``\u2029``, so
@@ -41,7 +42,7 @@ After ``--reconnect`` re-establishes a session, a new ``welcome`` line starts it
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, assert_never
 
 from spec.constants import FrameType, LeaveReason
 from spec.events import Ack, Deliver, Error, Joined, Left, Rooms, Roster, Welcome, Whisper
@@ -98,47 +99,45 @@ def welcome_fields(welcome: Welcome, roster: Roster | None) -> dict[str, Any]:
 
 def event_fields(event: ServerEvent) -> dict[str, Any]:
     """The event as the keyword and fields shared by both formats."""
-    if isinstance(event, Deliver):
-        return {
-            "event": "message",
-            "room": event.room,
-            "seq": event.seq,
-            "sender": event.sender,
-            "text": event.text,
-        }
-    if isinstance(event, Whisper):
-        return {"event": "whisper", "sender": event.sender, "text": event.text}
-    if isinstance(event, Ack):
-        if event.room == "":
+    match event:
+        case Deliver(room, seq, sender, text):
+            return {"event": "message", "room": room, "seq": seq, "sender": sender, "text": text}
+        case Whisper(sender, text):
+            return {"event": "whisper", "sender": sender, "text": text}
+        case Ack(room="", seq=_):
             return {"event": "ack-direct"}
-        return {"event": "ack", "room": event.room, "seq": event.seq}
-    if isinstance(event, Roster):
-        return {"event": "roster", "room": event.room, "seq": event.seq, "members": event.members}
-    if isinstance(event, Rooms):
-        rooms = [{"name": r.name, "members": r.members} for r in event.rooms]
-        return {"event": "rooms", "rooms": rooms}
-    if isinstance(event, Joined):
-        return {"event": "joined", "room": event.room, "nick": event.nick}
-    if isinstance(event, Left):
-        reason = reason_name(event.reason)
-        return {
-            "event": "left",
-            "room": event.room,
-            "nick": event.nick,
-            "reason": reason,
-            "text": event.text,
-        }
-    if isinstance(event, Error):
-        return {
-            "event": "error",
-            "code": event.code_name,
-            "code_value": event.code,
-            "request": request_name(event.in_reply_to),
-            "text": event.text,
-        }
-    assert isinstance(event, Disconnected)
-    code = event.error.code_name if event.error is not None else None
-    return {"event": "closed", "cause": event.cause.value, "code": code, "text": event.detail}
+        case Ack(room, seq):
+            return {"event": "ack", "room": room, "seq": seq}
+        case Roster(room, seq, members):
+            return {"event": "roster", "room": room, "seq": seq, "members": members}
+        case Rooms(rooms):
+            return {
+                "event": "rooms",
+                "rooms": [{"name": r.name, "members": r.members} for r in rooms],
+            }
+        case Joined(room, nick):
+            return {"event": "joined", "room": room, "nick": nick}
+        case Left(room, nick, reason, text):
+            return {
+                "event": "left",
+                "room": room,
+                "nick": nick,
+                "reason": reason_name(reason),
+                "text": text,
+            }
+        case Error():
+            return {
+                "event": "error",
+                "code": event.code_name,
+                "code_value": event.code,
+                "request": request_name(event.in_reply_to),
+                "text": event.text,
+            }
+        case Disconnected(cause, detail, error):
+            code = error.code_name if error is not None else None
+            return {"event": "closed", "cause": cause.value, "code": code, "text": detail}
+        case _:
+            assert_never(event)
 
 
 def as_json(fields: dict[str, Any]) -> str:
@@ -146,35 +145,45 @@ def as_json(fields: dict[str, Any]) -> str:
 
 
 def as_text(fields: dict[str, Any]) -> str:
-    keyword = fields["event"]
-    if keyword == "welcome":
-        return " ".join(["welcome", fields["nick"], fields["room"], *fields["members"]])
-    if keyword == "message":
-        return f"message {fields['room']} {fields['seq']} {fields['sender']} " + escape(
-            fields["text"]
-        )
-    if keyword == "whisper":
-        return f"whisper {fields['sender']} {escape(fields['text'])}"
-    if keyword == "ack":
-        return f"ack {fields['room']} {fields['seq']}"
-    if keyword == "ack-direct":
-        return "ack-direct"
-    if keyword == "roster":
-        return " ".join(["roster", fields["room"], str(fields["seq"]), *fields["members"]])
-    if keyword == "rooms":
-        return " ".join(["rooms", *(f"{r['name']}:{r['members']}" for r in fields["rooms"])])
-    if keyword == "joined":
-        return f"joined {fields['room']} {fields['nick']}"
-    if keyword == "left":
-        return f"left {fields['room']} {fields['nick']} {fields['reason']} {escape(fields['text'])}"
-    if keyword == "error":
-        return f"error {fields['code']} {fields['request']} {escape(fields['text'])}"
-    assert keyword == "closed"
-    if fields["cause"] == EndCause.BYE.value:
-        return "closed bye"
-    if fields["cause"] == EndCause.SERVER_ERROR.value:
-        return f"closed error {fields['code']} {escape(fields['text'])}"
-    return f"closed {fields['cause']} {escape(fields['text'])}"
+    w = _word
+    match fields["event"]:
+        case "welcome":
+            return " ".join(map(w, ["welcome", fields["nick"], fields["room"], *fields["members"]]))
+        case "message":
+            head = f"message {w(fields['room'])} {fields['seq']} {w(fields['sender'])}"
+            return f"{head} {escape(fields['text'])}"
+        case "whisper":
+            return f"whisper {w(fields['sender'])} {escape(fields['text'])}"
+        case "ack":
+            return f"ack {w(fields['room'])} {fields['seq']}"
+        case "ack-direct":
+            return "ack-direct"
+        case "roster":
+            members = map(w, fields["members"])
+            return " ".join(["roster", w(fields["room"]), str(fields["seq"]), *members])
+        case "rooms":
+            return " ".join(["rooms", *(f"{w(r['name'])}:{r['members']}" for r in fields["rooms"])])
+        case "joined":
+            return f"joined {w(fields['room'])} {w(fields['nick'])}"
+        case "left":
+            head = f"left {w(fields['room'])} {w(fields['nick'])} {fields['reason']}"
+            return f"{head} {escape(fields['text'])}"
+        case "error":
+            return f"error {fields['code']} {fields['request']} {escape(fields['text'])}"
+        case "closed" if fields["cause"] == EndCause.BYE.value:
+            return "closed bye"
+        case "closed" if fields["cause"] == EndCause.SERVER_ERROR.value:
+            return f"closed error {fields['code']} {escape(fields['text'])}"
+        case "closed":
+            return f"closed {fields['cause']} {escape(fields['text'])}"
+        case keyword:
+            raise ValueError(f"no text line for the keyword {keyword!r}")
+
+
+def _word(name: str) -> str:
+    """A nick or room name as one field: as it is (a valid name), or escaped like TEXT with a
+    space written ``\\x20``, should a faulty server send a name that is not valid."""
+    return escape(name).replace(" ", "\\x20")
 
 
 def render(fields: dict[str, Any], json_lines: bool) -> str:

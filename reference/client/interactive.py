@@ -5,6 +5,11 @@ sends what is typed; the client's receive thread shows what arrives. Lines from 
 thread go through ``print_formatted_text``, which prints them above the prompt and redraws the
 prompt with whatever the user had typed, untouched; ``patch_stdout`` does the same for any other
 output. The client asks for ECHO, so our own room messages come back in the room's order.
+
+This module connects, asks for the nick and runs the prompt (Ctrl-C clears the line, Tab
+completes: :mod:`.completion`); :mod:`.terminal` prints above the prompt from any thread, and
+:mod:`.render` decides what each event looks like (and that no text from others can move the
+cursor or pass for a line of its own).
 """
 
 from __future__ import annotations
@@ -47,21 +52,27 @@ from .errors import (
     NickRefused,
 )
 from .library import ChatClient, Request
-from .render import STYLE
+from .render import STYLE, clean
 from .status import EXIT_NO_CONNECTION, EXIT_OK, EXIT_SESSION_ENDED
 from .terminal import ChatOver, TerminalView
 
-KEYS = KeyBindings()
 
+def _keys(view: TerminalView) -> KeyBindings:
+    keys = KeyBindings()
 
-@KEYS.add("c-c")
-def _clear_or_leave(event: KeyPressEvent) -> None:
-    """Ctrl-C clears a half-typed line, as in irssi and weechat; on an empty line it leaves."""
-    buffer = event.app.current_buffer
-    if buffer.text:
-        buffer.reset()
-    else:
-        event.app.exit(exception=KeyboardInterrupt())
+    @keys.add("c-c")
+    def _clear_or_leave(event: KeyPressEvent) -> None:
+        """Ctrl-C clears a half-typed line, as in irssi and weechat; a second Ctrl-C in a row,
+        on the empty line, leaves (a first one there only says so)."""
+        buffer = event.app.current_buffer
+        if buffer.text:
+            buffer.reset()
+        elif event.is_repeat:
+            event.app.exit(exception=KeyboardInterrupt())
+        else:
+            view.notice("press Ctrl-C again to leave (or Ctrl-D, or /quit)")
+
+    return keys
 
 
 def run(host: str, port: int, nick: str | None, reconnect: bool, timeout: float) -> int:
@@ -151,13 +162,14 @@ def _converse(session: PromptSession[str], view: TerminalView, chat: Chat) -> in
         return FormattedText([("class:prompt", f"#{room}> " if room else "(no room)> ")])
 
     completer = ChatCompleter(view.directory, lambda: chat.current)
+    keys = _keys(view)
     while not chat.over.is_set():
         try:
             line = session.prompt(
                 prompt_text,
                 style=STYLE,
                 pre_run=view.prompt_started,
-                key_bindings=KEYS,
+                key_bindings=keys,
                 completer=completer,
                 complete_while_typing=False,
             )
@@ -241,5 +253,5 @@ def _show_when_accepted(
 def _stderr(text: str) -> None:
     """One line on the real stderr (patch_stdout redirects sys.stderr above the prompt)."""
     stream = sys.__stderr__ or sys.stderr
-    stream.write(text + "\n")
+    stream.write(clean(text) + "\n")
     stream.flush()

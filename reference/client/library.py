@@ -16,19 +16,18 @@ frames (``more`` = 1) are joined into one event before anyone sees them.
 ``on_event`` runs in the receive thread: it must not wait for answers (``Request.wait``,
 ``barrier``), since the thread that would bring them is the one waiting.
 
-This module opens, registers, sends and closes; the receive thread is the mixin in
-``receiving.py``, and :class:`Request` is in ``request.py``.
+This module opens, registers, sends and closes; the receive thread is a :class:`Receiver`
+(``receiving.py``), reached only through its public methods, and :class:`Request` is a
+``concurrent.futures.Future`` (``request.py``).
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import itertools
-import queue
 import socket
 import threading
-from typing import TypeVar, cast
+from collections.abc import Iterator
+from typing import Any, TypeVar
 
 from spec.connection import Connection, Role
 from spec.constants import Capability, ErrorCode, FrameType
@@ -45,7 +44,6 @@ from spec.events import (
     Left,
     ListRooms,
     Ping,
-    RoomEntry,
     Rooms,
     Roster,
     Send,
@@ -53,21 +51,19 @@ from spec.events import (
     Welcome,
     Who,
 )
-from spec.names import fold
 
 from .errors import (
     ClientTimeout,
     ConnectFailed,
     ConnectionClosed,
     Disconnected,
-    EndCause,
     InvalidRequest,
     NickRefused,
     NotChatwireServer,
     ServerError,
     describe_os_error,
 )
-from .receiving import RECV_SIZE, EventCallback, Receiving, ServerEvent
+from .receiving import EventCallback, Receiver, ServerEvent
 from .request import Request
 
 __all__ = ["ChatClient", "EventCallback", "Request", "ServerEvent"]
@@ -77,7 +73,7 @@ T = TypeVar("T")
 _CLOSE_WAIT = 2.0
 
 
-class ChatClient(Receiving):
+class ChatClient:
     """One chatwire/1 session: :meth:`connect`, or :meth:`open` then :meth:`register`."""
 
     def __init__(
@@ -87,24 +83,10 @@ class ChatClient(Receiving):
         self._peer = _address(sock)
         self._timeout = timeout
         self._conn = Connection(Role.CLIENT)
-        self._on_event = on_event
-        self._events: queue.SimpleQueue[ServerEvent] = queue.SimpleQueue()
         self._send_lock = threading.Lock()
-        self._pending_lock = threading.Lock()
-        self._pending: collections.deque[Request[object]] = collections.deque()
-        self._barriers: dict[int, threading.Event] = {}
-        self._ponged: set[int] = set()
-        self._tokens = itertools.count(1)
-        self._partial_rosters: dict[str, list[str]] = {}
-        self._partial_rooms: list[RoomEntry] = []
-        self._joined: dict[str, str] = {}
-        self._receiver: threading.Thread | None = None
+        self._receiver = Receiver(sock, self._conn, self._write_quietly, on_event)
         self._bye_sent = False
-        self._ended: Disconnected | None = None
-        self._end_taken = False
         self.welcome: Welcome | None = None
-        #: The members of the default room at registration (None when QUIET was granted).
-        self.welcome_roster: Roster | None = None
 
     # -- opening --------------------------------------------------------------------------
 
@@ -158,11 +140,12 @@ class ChatClient(Receiving):
         """
         if self.welcome is not None:
             raise InvalidRequest("already registered")
+        receiver = self._receiver
         self._sock.settimeout(self._timeout)
         try:
             self._sock.sendall(self._encode(Hello(nick=nick, caps=caps)))
             early: list[Event | UnknownFrame] = []
-            answer = self._read_sync()
+            answer = receiver.read_sync()
             if isinstance(answer, Error):
                 if answer.code in (ErrorCode.NICK_IN_USE, ErrorCode.NICK_INVALID):
                     raise NickRefused(nick, answer)
@@ -170,15 +153,13 @@ class ChatClient(Receiving):
                 raise ServerError(answer)
             assert isinstance(answer, Welcome)  # Connection admits nothing else here
             self.welcome = answer
-            if not answer.caps & Capability.QUIET:
-                while self.welcome_roster is None:
-                    event = self._read_sync()
-                    if isinstance(event, Roster) and event.room == answer.room:
-                        self._collect_roster(event, welcome=True)
-                    else:
-                        early.append(event)
-            else:
-                self._joined[fold(answer.room)] = answer.room
+            receiver.registered(answer)
+            while not answer.caps & Capability.QUIET and receiver.welcome_roster is None:
+                event = receiver.read_sync()
+                if isinstance(event, Roster) and event.room == answer.room:
+                    receiver.take_roster(event)
+                else:
+                    early.append(event)
         except TimeoutError:
             raise ConnectionClosed(f"no answer to HELLO within {self._timeout} s") from None
         except ProtocolError as exc:
@@ -190,22 +171,46 @@ class ChatClient(Receiving):
                 f"connection lost during the handshake: {describe_os_error(exc)}"
             ) from None
         self._sock.settimeout(None)
-        self._receiver = threading.Thread(
-            target=self._receive_loop, args=(early,), name=f"chatwire-recv-{nick}", daemon=True
-        )
-        self._receiver.start()
+        receiver.start(early, f"chatwire-recv-{nick}")
         return answer
 
-    def _read_sync(self) -> Event | UnknownFrame:
-        """The next frame during the handshake, read in the caller's thread."""
-        while True:
-            event = self._conn.next_event()
-            if event is not None:
-                return event
-            data = self._sock.recv(RECV_SIZE)
-            if not data:
-                raise ConnectionClosed("the server closed the connection during the handshake")
-            self._conn.receive_data(data)
+    # -- what we know, and what arrives ---------------------------------------------------
+
+    @property
+    def nick(self) -> str:
+        if self.welcome is None:
+            raise ConnectionClosed("not registered")
+        return self.welcome.nick
+
+    @property
+    def welcome_roster(self) -> Roster | None:
+        """The members of the default room at registration (None when QUIET was granted)."""
+        return self._receiver.welcome_roster
+
+    @property
+    def joined_rooms(self) -> tuple[str, ...]:
+        """The rooms we are a member of, as far as the server has told us (sorted)."""
+        return self._receiver.joined_rooms
+
+    @property
+    def ended(self) -> Disconnected | None:
+        """Why the session ended, or None while it is alive."""
+        return self._receiver.ended
+
+    def next_event(self, timeout: float | None = None) -> ServerEvent:
+        """The next event; the last one is :class:`Disconnected`, after which this raises
+        ConnectionClosed. Raises ClientTimeout if none arrives within ``timeout`` seconds."""
+        return self._receiver.next_event(timeout)
+
+    def events(self, timeout: float | None = None) -> Iterator[ServerEvent]:
+        """Every event until (and including) :class:`Disconnected`, or until ``timeout``
+        seconds pass without one: then the iteration simply ends (the session goes on, and
+        a later call carries on where this one stopped)."""
+        return self._receiver.events(timeout)
+
+    def pending_events(self) -> list[ServerEvent]:
+        """The events received so far and not yet taken, without waiting."""
+        return self._receiver.pending_events()
 
     # -- requests -------------------------------------------------------------------------
 
@@ -230,79 +235,75 @@ class ChatClient(Receiving):
     def barrier(self, timeout: float | None = None) -> None:
         """PING with a fresh token and wait for its PONG (§8.5): once this returns, the server
         has processed everything sent before, and its answers have been received."""
-        token = next(self._tokens)
-        arrived = threading.Event()
-        with self._pending_lock:
-            self._barriers[token] = arrived
+        token, arrived = self._receiver.barrier_token()
         try:
             self._write(Ping(token=token))
             if not arrived.wait(timeout):
                 raise ClientTimeout(f"no PONG within {timeout} s")
         finally:
-            with self._pending_lock:
-                self._barriers.pop(token, None)
-                answered = token in self._ponged
-                self._ponged.discard(token)
-        if not answered:
-            assert self._ended is not None  # only the end wakes a barrier without its PONG
-            raise ConnectionClosed(self._ended.describe(), self._ended)
+            answered = self._receiver.barrier_answered(token)
+        if not answered:  # only the end wakes a barrier without its PONG
+            self._receiver.raise_if_ended()
 
     def _request(self, event: Event, request: Request[T]) -> Request[T]:
-        self._write(event, cast(Request[object], request))
+        self._write(event, request)
         return request
 
     def _encode(self, event: Event) -> bytes:
         try:
             data = self._conn.send(event)
         except LocalProtocolError as exc:
-            if self._ended is not None:
-                raise ConnectionClosed(self._ended.describe(), self._ended) from None
+            self._receiver.raise_if_ended()
             raise InvalidRequest(str(exc)) from None  # e.g. longer than max_frame (§3.2)
         return data
 
-    def _write(self, event: Event, request: Request[object] | None = None) -> None:
+    def _write(self, event: Event, request: Request[Any] | None = None) -> None:
         with self._send_lock:
-            if self._ended is not None:
-                raise ConnectionClosed(self._ended.describe(), self._ended)
+            self._receiver.raise_if_ended()
             if self._bye_sent or self.welcome is None:
                 raise ConnectionClosed(
                     "the session is closed" if self._bye_sent else "not registered"
                 )
             data = self._encode(event)
-            with self._pending_lock:
-                if self._ended is not None:  # ended while we encoded: nobody would answer
-                    raise ConnectionClosed(self._ended.describe(), self._ended)
-                if request is not None:
-                    self._pending.append(request)
+            if request is not None:
+                self._receiver.expect(request)  # raises if it ended while we encoded
+            else:
+                self._receiver.raise_if_ended()
             try:
                 self._sock.sendall(data)
             except OSError as exc:
                 raise ConnectionClosed(f"cannot send: {describe_os_error(exc)}") from None
+
+    def _write_quietly(self, event: Event) -> None:
+        """Answer PINGs from the receive thread; the session's end is reported elsewhere."""
+        with self._send_lock:
+            if self._bye_sent or self._receiver.ended is not None:
+                return
+            with contextlib.suppress(OSError, LocalProtocolError):
+                self._sock.sendall(self._conn.send(event))
 
     # -- closing --------------------------------------------------------------------------
 
     def close(self, reason: str = "") -> None:
         """Say BYE (if registered and still connected), wait briefly for the server to close,
         and release the socket. Safe to call more than once and from any thread."""
+        receiver = self._receiver
         with self._send_lock:
-            say_bye = self.welcome is not None and self._ended is None and not self._bye_sent
-            self._bye_sent = True  # before the BYE leaves: the server may close at once
+            say_bye = self.welcome is not None and receiver.ended is None and not self._bye_sent
+            self._bye_sent = receiver.closing = True  # before BYE leaves: it may close at once
             if say_bye:
                 with contextlib.suppress(OSError, LocalProtocolError):
                     self._sock.sendall(self._conn.send(Bye(text=reason)))
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_WR)
-        receiver = self._receiver
-        if receiver is threading.current_thread():
+        if receiver.in_receive_thread():
             return  # called from on_event: the receive loop closes the socket as it ends
-        if receiver is not None:
+        if not receiver.started:
+            receiver.closed_unregistered()
+        elif not receiver.join(_CLOSE_WAIT):
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
             receiver.join(_CLOSE_WAIT)
-            if receiver.is_alive():
-                with contextlib.suppress(OSError):
-                    self._sock.shutdown(socket.SHUT_RDWR)
-                receiver.join(_CLOSE_WAIT)
-        if receiver is None and self._ended is None:
-            self._ended = Disconnected(EndCause.BYE, "closed before registration")
         self._sock.close()
 
     def __enter__(self) -> ChatClient:

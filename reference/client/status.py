@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from .chat import Endpoint
 from .errors import ClientError, ConnectFailed, NickRefused
+from .formats import escape
 from .library import ChatClient, EventCallback
 
 EXIT_OK = 0
@@ -35,12 +36,12 @@ def connect_or_exit_status(
             on_event=on_event,
         )
     except ConnectFailed as exc:
-        report(f"error: {exc}")
+        report(f"error: {escape(str(exc))}")
         return None, EXIT_NO_CONNECTION
     except NickRefused as exc:
-        report(f"error: {exc}")
+        report(f"error: {escape(str(exc))}")
         return None, EXIT_NICK_REFUSED
     except ClientError as exc:
-        report(f"error: {exc}")
+        report(f"error: {escape(str(exc))}")
         return None, EXIT_SESSION_ENDED
     return client, EXIT_OK

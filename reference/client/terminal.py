@@ -90,12 +90,13 @@ class TerminalView:
             self._drain_scheduled = False
 
     def notice(self, text: str) -> None:
+        """A line of the client's own (it may quote the server: cleaned like any text)."""
         with self._lock:
-            self.print([*render.stamp(), ("class:notice", f"-- {text}")])
+            self.print([*render.stamp(), ("class:notice", f"-- {render.clean(text)}")])
 
     def error(self, text: str) -> None:
         with self._lock:
-            self.print([*render.stamp(), ("class:error", f"! {text}")])
+            self.print([*render.stamp(), ("class:error", f"! {render.clean(text)}")])
 
     def connected(self, client: ChatClient, again: bool) -> None:
         assert client.welcome is not None

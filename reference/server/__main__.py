@@ -2,21 +2,40 @@
 
 Prints exactly one line, ``listening on HOST:PORT``, to stdout once it accepts connections;
 everything else goes to the log (stderr). Bad flags: one line on stderr, exit status 2.
+
+This process runs nothing but the server, so it opts in to process-wide tuning
+(``reference.server.tuning``); an embedded ``Server`` gets none.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import resource
 import signal
 import sys
-import threading
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .config import ServerConfig
 from .core import Server
+from .tuning import ProcessTuning
+
+#: Signals that stop the server. The kernel may deliver one to any thread, and CPython runs
+#: Python handlers only in the main thread once it holds the GIL (which it may wait seconds
+#: for behind thousands of busy threads). So nothing waits for a Python handler: the C-level
+#: handler writes the signal's number to the server's stop pipe (``signal.set_wakeup_fd``),
+#: from whichever thread it interrupted, without the GIL. Busy handler threads see the pipe at
+#: once and end their sessions; the main thread waits on it in ``poll``, then shuts down.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+#: KiB of stack per thread by default (every server test passes at 32, the smallest CPython
+#: allows; only the pages touched cost memory).
+THREAD_STACK_KIB = 128
+
+log = logging.getLogger("reference.server")
+
+if TYPE_CHECKING:
+    from ..cluster import ClusterNode
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,35 +65,30 @@ def _parser() -> argparse.ArgumentParser:
     add("--rate", type=int, default=d.rate, help="flood limit, messages/s; 0 = off")
     add("--burst", type=int, default=d.burst, help="flood bucket size; 0 = same as rate")
     add("--drain-time", type=float, default=d.drain_time, help="seconds to drain when closing")
+    add(
+        "--max-handshakes",
+        type=int,
+        default=d.max_handshakes,
+        help="connections still in the handshake at once (0: max-clients/4, at least 64); "
+        "a new one past it ends the oldest handshake",
+    )
+    add(
+        "--max-per-address",
+        type=int,
+        default=d.max_per_address,
+        help="connections from one IP address at once; 0 = no limit",
+    )
     add("--backlog", type=int, default=d.backlog, help="listen backlog")
-    add("--thread-stack-size", type=int, default=d.thread_stack_size, help="KiB per thread")
+    add("--thread-stack-size", type=int, default=THREAD_STACK_KIB, help="KiB per thread")
     add("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    add("--cluster", metavar="URL", help="join a cluster on Redis at redis://HOST:PORT[/DB]")
+    add("--node-name", default="node", help="this node's name in the cluster (logs, keys)")
     return p
 
 
-def _raise_fd_limit(max_clients: int) -> None:
-    """Each client is a descriptor: allow as many as the hard limit does, and say so if that
-    is fewer than max-clients (the accept loop then backs off and clients wait in the
-    backlog instead of getting SERVER_FULL)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if hard < max_clients + 100:
-        logging.getLogger("reference.server").info(
-            "descriptor limit %d leaves room for about %d clients, fewer than --max-clients %d",
-            hard,
-            max(0, hard - 100),
-            max_clients,
-        )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    level = logging.getLevelName(str(args.log_level).upper())
-    if not isinstance(level, int):
-        parser.error(f"unknown log level {args.log_level!r}")
-    config = ServerConfig(
+def _config(args: argparse.Namespace) -> ServerConfig:
+    """The ServerConfig the flags describe (the CLI-only flags are read elsewhere)."""
+    return ServerConfig(
         host=args.host,
         port=args.port,
         max_clients=args.max_clients,
@@ -89,36 +103,82 @@ def main(argv: list[str] | None = None) -> int:
         burst=args.burst,
         drain_time=args.drain_time,
         backlog=args.backlog,
-        thread_stack_size=args.thread_stack_size,
+        max_handshakes=args.max_handshakes,
+        max_per_address=args.max_per_address,
     )
+
+
+def _raise_fd_limit(max_clients: int) -> None:
+    """Each client is a descriptor: allow as many as the hard limit does, and say so if that
+    is fewer than max-clients (clients past it are then refused with SERVER_FULL)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < max_clients + 100:
+        log.info(
+            "descriptor limit %d leaves room for about %d clients, fewer than --max-clients %d",
+            hard,
+            max(0, hard - 100),
+            max_clients,
+        )
+
+
+def _cluster_node(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, config: ServerConfig
+) -> ClusterNode:
+    from ..cluster import ClusterNode, RedisAddress
+
+    try:
+        return ClusterNode(config, RedisAddress.parse(args.cluster), args.node_name)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    level = logging.getLevelName(str(args.log_level).upper())
+    if not isinstance(level, int):
+        parser.error(f"unknown log level {args.log_level!r}")
+    if args.thread_stack_size != 0 and args.thread_stack_size < 32:
+        parser.error("thread-stack-size must be 0 (default) or at least 32 KiB")
+    config = _config(args)
     try:
         config.validate()
     except ValueError as exc:
         parser.error(str(exc))
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
     _raise_fd_limit(config.max_clients)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server = Server(config)
+    tuning = ProcessTuning(args.thread_stack_size)
+    tuning.apply()
+    node = _cluster_node(parser, args, config) if args.cluster else None
+    server = node.server if node is not None else Server(config)
+    server.tuning = tuning
     try:
-        server.start()
+        if node is not None:  # wait a little for Redis; serve anyway (CLUSTER_UNAVAILABLE)
+            node.start(wait_up=5.0)
+        else:
+            server.start()
     except OSError as exc:
         print(
             f"{parser.prog}: cannot listen on {args.host}:{args.port}: {exc.strerror}",
             file=sys.stderr,
         )
         return 1
+    for signum in STOP_SIGNALS:  # a Python handler, so that the C one runs (and not death)
+        signal.signal(signum, lambda *_: None)
+    signal.set_wakeup_fd(server.stop_fd)
     host, port = server.address
     print(f"listening on {host}:{port}", flush=True)
     try:
-        stop.wait()
+        server.wait_stop()
+        log.info("stop requested: shutting down")
     finally:
-        server.shutdown()
-        # Every thread is joined and every socket closed. What is left is the sessions'
-        # objects, in reference cycles: leave them to the process's exit rather than to a
-        # last cyclic collection at interpreter teardown (0.2 s at 15,000 clients).
-        gc.freeze()
+        if node is not None:
+            node.stop()  # the others see this node's members leave (SHUTDOWN)
+        else:
+            server.shutdown()
+        tuning.after_shutdown()
     return 0
 
 

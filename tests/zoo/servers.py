@@ -21,7 +21,6 @@ from spec.constants import HARD_MAX_FRAME, FrameType, LeaveReason
 from spec.events import Hello
 from tests.zoo.limits import (
     BytesAreActivitySession,
-    CutsAtZeroIdleSession,
     IdleWhileCongestedSession,
     IdleWhileHeldSession,
     NoDrainSession,
@@ -280,7 +279,7 @@ def _impatient(config: ServerConfig) -> Server:
 
 _impatient.__doc__ = ImpatientServer.__doc__
 
-_MAL_FATAL = {f"MAL-{i}" for i in range(1, 18)} - {"MAL-10"}
+_MAL_FATAL = ({f"MAL-{i}" for i in range(1, 18)} - {"MAL-10"}) | {"MAL-20"}
 
 #: For the two backpressure specimens: a longer slow_timeout gives a congested member more
 #: flood before the cut (a wide detection margin on busy machines); the idle timeout must
@@ -289,7 +288,7 @@ _LONG_SLOW = {"slow_timeout": 2.5, "idle_timeout": 6.0}
 
 #: Holds and congestion longer than the idle timeout: legal (§4.2), and the only settings at
 #: which a clock that runs while a client is held or congested shows.
-_SLOW_ABOVE_IDLE = {"slow_timeout": 1.5, "idle_timeout": 1.0}
+_SLOW_ABOVE_IDLE = {"slow_timeout": 3.0, "idle_timeout": 2.0}
 
 ZOO: list[Specimen] = [
     Specimen(
@@ -322,14 +321,18 @@ ZOO: list[Specimen] = [
         _with(BlockingSession),
         frozenset({"SLOW-1", "SLOW-8"}),
         # The stalled member is never cut, so the §12 case stops there.
-        unreached=frozenset({"SLOW-2", "SLOW-3", "SLOW-5", "KEEP-7"}),
+        # SLOW-4 too: its case stops there as well (the stalled client PINGs on its own, so it
+        # is never cut as idle either). KEEP-10: with senders blocked for good, congestion at
+        # the idle cut cannot be told.
+        unreached=frozenset({"SLOW-2", "SLOW-3", "SLOW-4", "SLOW-5", "KEEP-7", "KEEP-10"}),
     ),
     Specimen("never-times-out-idle", _with(NeverIdleSession), frozenset({"KEEP-5"})),
     Specimen(
         "no-left-on-unclean-exit",
         _with(NoLeftOnLostSession),
+        # Its NICK-4 case waits for the LEFT before reusing the nick; the case of a session
+        # in no room judges NICK-4 without one.
         frozenset({"PRES-4"}),
-        unreached=frozenset({"NICK-4"}),  # its case waits for the LEFT before reusing the nick
     ),
     Specimen(
         "closes-without-error",
@@ -370,10 +373,4 @@ ZOO: list[Specimen] = [
     ),
     Specimen("partial-frame-is-activity", _with(BytesAreActivitySession), frozenset({"KEEP-5"})),
     Specimen("closes-without-draining", _with(NoDrainSession), frozenset({"ERR-7"})),
-    Specimen(
-        "cuts-at-idle-timeout-0",
-        _with(CutsAtZeroIdleSession),
-        frozenset({"KEEP-6"}),
-        config={"idle_timeout": 0.0},
-    ),
 ]

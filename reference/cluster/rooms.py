@@ -1,0 +1,119 @@
+"""This node's side of the shared state: its rooms, its members, its pending tickets, and
+the stand-ins for what lives on other nodes (a nick's holder, a congested member)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from .. import frames
+from ..hub import Member
+
+
+class CongestionNews(Protocol):
+    """What a :class:`Remote` asks of the hub: is a nick's holder congested on its node?"""
+
+    def congested_elsewhere(self, u: bytes) -> bool: ...
+
+
+def b8(raw: bytes) -> bytes:
+    return bytes((len(raw),)) + raw
+
+
+class Remote:
+    """``lookup``'s stand-in for the holder of a nick on another node; as its own
+    ``outbox``, it is congested while its node says so in a room this node is in."""
+
+    __slots__ = ("hub", "nick", "u")
+
+    def __init__(self, hub: CongestionNews, nick: str, u: bytes) -> None:
+        self.hub, self.nick, self.u = hub, nick, u
+
+    @property
+    def outbox(self) -> Remote:
+        return self
+
+    @property
+    def congested(self) -> bool:
+        return self.hub.congested_elsewhere(self.u)
+
+
+class Members(dict[Member, bytes]):
+    """A room's live local members; it also "contains" itself, which stands for the room's
+    congested members on other nodes (see :class:`RemoteHold`)."""
+
+    __slots__ = ()
+
+    def __contains__(self, key: object) -> bool:
+        return key is self or dict.__contains__(self, key)
+
+    def __hash__(self) -> int:  # type: ignore[override]  # owner of the room's hold
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+
+class RemoteHold:
+    """Stands in the server's Congestion set while members of a room on other nodes are
+    congested, so senders to the room are held (§12.3 SLOW-3) as for a local member. Its
+    ``congested_since`` is None: the flusher's watchdog never cuts it (their node does)."""
+
+    __slots__ = ("owner",)
+    congested_since = None
+
+    def __init__(self, owner: Members) -> None:
+        self.owner = owner
+
+
+class LocalRoom:
+    """This node's side of a room: its local members, in the room's event order."""
+
+    __slots__ = (
+        "channel",
+        "congested",
+        "hold",
+        "joining",
+        "members",
+        "name",
+        "name8",
+        "refs",
+        "watchers",
+    )
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.name8 = frames.str8(name)
+        self.channel = b"cw:r:" + name.encode("ascii")
+        #: Live local members (they get the room's events) -> nick as str8. Changed only by
+        #: the subscriber thread, at the member's own JOINED and LEFT events.
+        self.members = Members()
+        #: Members on other nodes congested now (their node says so), and their hold.
+        self.congested: set[bytes] = set()
+        self.hold = RemoteHold(self.members)
+        self.watchers: dict[Member, None] = {}  # not QUIET: they get JOINED/LEFT
+        self.joining: dict[bytes, Record] = {}  # u -> member whose join script is running
+        #: Sessions that joined or are joining (the subscription lives while > 0).
+        self.refs = 0
+
+
+class Record:
+    """A local member: its cluster-wide id and its rooms (changed by its own thread)."""
+
+    __slots__ = ("member", "nick8", "rooms", "u")
+
+    def __init__(self, member: Member, u: bytes) -> None:
+        self.member = member
+        self.u = u
+        self.nick8 = frames.str8(member.nick)
+        self.rooms: dict[str, LocalRoom] = {}
+
+
+class Ticket:
+    __slots__ = ("action", "done", "failed")
+
+    def __init__(self, action: Callable[[bytes], None] | None) -> None:
+        self.action = action
+        self.done = threading.Event()
+        self.failed = False
