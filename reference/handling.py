@@ -187,7 +187,8 @@ class FrameHandling:
                 self.respect_holds()
                 if self.aborting():  # cut or shut down while held: this frame is not acted on
                     continue
-                ending = self.dispatch(frame[0], frame[1])  # not *frame: a star call costs a C stack frame
+                # Not dispatch(*frame): a star call costs a C frame, a stack page per thread.
+                ending = self.dispatch(frame[0], frame[1])
         except ProtocolError as exc:  # a fatal fault in the stream or a frame (§14)
             ending = from_error(exc)
         self.flush_sends(batch)  # what was accepted before a fault still goes out first
