@@ -143,11 +143,14 @@ class Mixed:
         self.problems[req].append(text)
 
     def target_of(self, target: int) -> int | None:
-        """The actor a DIRECT's target means: race groups resolve to their one winner."""
-        if target >= 0:
-            return target
-        won = self.winners.get(-1 - target, [])
-        return won[0] if len(won) == 1 else None
+        """The actor a DIRECT's target means: race groups resolve to their one winner. None
+        when a race had several winners (NICK-3 is broken): then no nick of that race names
+        one connection, whoever is addressed."""
+        group = -1 - target if target < 0 else self.actors[target].race
+        won = self.winners.get(group, []) if group is not None else []
+        if group is not None and len(won) != 1:
+            return None
+        return target if target >= 0 else won[0]
 
 
 # -- the plan ---------------------------------------------------------------------------
