@@ -98,6 +98,11 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="also measure the reference as N cluster nodes on one Redis (clients spread)",
     )
+    p.add_argument(
+        "--flood",
+        action="store_true",
+        help="shutdown: the clients flood rooms of 10 when SIGTERM comes (target: exit 5 s)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument(
         "--wide", action="store_true", help="every column (tables fit 100 columns otherwise)"
@@ -119,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             print("--payload must be 20..4000 bytes (the stamp takes 20)", file=sys.stderr)
             return 2
         preset = replace(preset, payload=args.payload)
+    if args.flood:
+        preset = replace(preset, shutdown_flood_s=3.0)
     for name in ("batch", "window"):
         value = getattr(args, name)
         if value is not None:

@@ -39,8 +39,17 @@ class Pool:
 
     def ask(self, orders: dict[int, tuple[str, Any]], timeout: float) -> dict[int, Any]:
         """Send each worker its order at once, then wait for every answer."""
+        self.tell(orders)
+        return self.answers(list(orders), timeout)
+
+    def tell(self, orders: dict[int, tuple[str, Any]]) -> None:
+        """Send each worker its order; collect the answers with :meth:`answers`."""
         for index, order in orders.items():
             self.pipes[index].send(order)
+
+    def answers(self, workers: list[int], timeout: float) -> dict[int, Any]:
+        """Wait for the answer of each of these workers to the order it was told."""
+        orders = workers
         replies: dict[int, Any] = {}
         deadline = time.monotonic() + timeout
         for index in orders:

@@ -43,6 +43,9 @@ class Preset:
     run_deadline_s: float
     slow_deadline_s: float
     connect_timeout: float = 120.0
+    #: shutdown: the clients flood rooms of 10 for this long when SIGTERM comes (``--flood``);
+    #: 0 = they are idle.
+    shutdown_flood_s: float = 0.0
     payload: int = 64
     batch: int = 64
     window: int = 512

@@ -24,12 +24,15 @@ from typing import Any
 from . import capacity, harness, metrics
 from .burstload import WatchOrder
 from .context import Context, connect_failed, failed_server, frozen, spread
+from .floodclose import FloodOrder
 from .harness import Layout
-from .orders import ClientSpec, Role
+from .orders import ClientSpec, Dialect, Role
 from .procstat import ProcSample
 from .servers import Server, ServerError
 
 TARGET_S = 2.0
+#: With ``--flood``: exit 0 within this, every client told SERVER_SHUTDOWN exactly once.
+FLOOD_TARGET_S = 5.0
 #: After the server is gone, how long workers wait for their sockets to see its close.
 WATCH_S = 5.0
 
@@ -73,6 +76,11 @@ def _shutdown(ctx: Context, server: Server, n: int) -> dict[str, Any]:
         return {"status": connect_failed(joined)}
     if not server.alive():
         return {"status": f"server died before SIGTERM: {server.log_tail()}"}
+    flood_s = ctx.preset.shutdown_flood_s
+    if flood_s and server.dialect != Dialect.CHATWIRE:
+        return {"status": "skipped: --flood speaks chatwire only"}
+    if flood_s:
+        return _flooded(ctx, server, specs, clients, joined["ok"], flood_s)
     held = server.sample()
     ctx.progress.phase(f"waiting for {server.name} to exit after SIGTERM")
     exit_figures = _terminate(server.process, ctx.preset.shutdown_wait_s, held)
@@ -98,6 +106,54 @@ def _shutdown(ctx: Context, server: Server, n: int) -> dict[str, Any]:
         figures["status"] = f"only {joined['ok']} of {n} registered: " + "; ".join(
             sorted(joined["failures"])
         )
+    return figures
+
+
+def _flooded(
+    ctx: Context,
+    server: Server,
+    specs: list[ClientSpec],
+    clients: dict[int, tuple[ClientSpec, ...]],
+    registered: int,
+    flood_s: float,
+) -> dict[str, Any]:
+    """``--flood``: every client joins its room of 10 and floods it; SIGTERM after
+    ``flood_s``; each client tells which fatal ERRORs it got before the close."""
+    assert server.process is not None
+    rooms = {spec.nick: f"{spec.nick.split('c')[0]}r{i // 10}" for i, spec in enumerate(specs)}
+    order = FloodOrder(rooms, ctx.preset.payload, flood_s + ctx.preset.shutdown_wait_s + WATCH_S)
+    ctx.progress.phase(f"{registered} clients flood rooms of 10 for {flood_s:g} s")
+    ctx.pool.tell({w: ("flood-close", order) for w in clients})
+    time.sleep(flood_s)  # the load runs in the workers; nothing here to wait on
+    held = server.sample()
+    ctx.progress.phase(f"waiting for {server.name} to exit after SIGTERM")
+    figures = _terminate(server.process, ctx.preset.shutdown_wait_s, held)
+    signal_ns = figures.pop("signal_ns")
+    seen = list(ctx.pool.answers(list(clients), order.timeout_s + 30).values())
+    closes = sorted(t - signal_ns for r in seen for t in r["eof_ns"] if t >= signal_ns)
+    others: dict[str, int] = {}
+    for r in seen:
+        for code, count in r["other_fatal"].items():
+            others[code] = others.get(code, 0) + count
+    figures.update(
+        registered=registered,
+        notified=sum(r["told_once"] for r in seen),
+        no_error=sum(r["no_error"] for r in seen),
+        frames_after_fatal=sum(r["frames_after_fatal"] for r in seen),
+        other_errors=others,
+        still_open=sum(r["still_open"] for r in seen),
+        closed=len(closes),
+        median_close_s=metrics.percentile(closes, 0.5) / 1e9 if closes else None,
+        last_close_s=closes[-1] / 1e9 if closes else None,
+        server_threads=held.threads if held else None,
+        server_rss_kib=held.rss_kib if held else None,
+    )
+    figures["within_target"] = (
+        figures["exit_code"] == 0
+        and figures["exit_s"] is not None
+        and figures["exit_s"] <= FLOOD_TARGET_S
+        and figures["notified"] == registered
+    )
     return figures
 
 

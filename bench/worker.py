@@ -24,6 +24,7 @@ from typing import Any
 from .burstload import Burst, watch_close
 from .clients import Client, Connections, describe
 from .dialects import MessageMaker, make_stream
+from .floodclose import flood_close
 from .metrics import ACKED_DIALECTS
 from .orders import SENDING_ROLES, ClientSpec, ConnectOrder, Role, RunOrder
 from .procstat import raise_fd_limit
@@ -45,6 +46,7 @@ class Worker:
             "burst-arm": burst.arm,
             "burst-fire": burst.fire,
             "watch-close": partial(watch_close, self.net),
+            "flood-close": partial(flood_close, self.net),
         }
 
     def serve(self) -> None:

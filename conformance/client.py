@@ -212,6 +212,13 @@ class MockClient:
         """Close politely (FIN), and stop the reader."""
         self._stop(abort=False)
 
+    def forget(self) -> None:
+        """Drop everything received (the case is over and judged)."""
+        with self._cond:
+            self.log.clear()
+            self._queue.clear()
+        self.raw_frames.clear()
+
     def half_close(self) -> None:
         """Shut down our sending direction (FIN) and keep reading, as a client that leaves
         without BYE but still reads would."""
@@ -415,6 +422,13 @@ class MockClient:
             left = max(0.0, deadline - time.monotonic()) / self.scale
             self.expect_where(any_open, what, req, left)
         return [f for f in found if f is not None]
+
+    def wait_closed(self, timeout: float) -> bool:
+        """Wait until the reader has reached the end of the connection (scaled timeout)."""
+        if self._reader is None:
+            return self.closed is not None
+        self._reader.join(timeout * self.scale)
+        return self.closed is not None
 
     def drain(self) -> list[Incoming]:
         """Everything queued right now, without waiting."""

@@ -108,6 +108,13 @@ class Case:
         for client in self._clients:
             client.close()
 
+    def forget(self) -> None:
+        """Drop what the case recorded (once it has been judged and reported)."""
+        for client in self._clients:
+            client.forget()
+        self._clients.clear()
+        self.transcript = Transcript()
+
     # -- concurrency --------------------------------------------------------------------
 
     def parallel(self, n: int, work: Callable[[int], T], timeout: float = 60.0) -> list[T]:

@@ -316,6 +316,11 @@ def cw(request: pytest.FixtureRequest, cw_run: int) -> Generator[Case]:
     request.node.stash.setdefault(SINCE, time.monotonic())
     yield case
     case.close_all()
+    # The verdict is taken (with the transcript, if it is needed): let the frames go. Kept
+    # for a whole --repeat run they grow the heap until a garbage collection stalls the
+    # suite for seconds, which a short idle timeout does not forgive.
+    case.forget()
+    del request.node.stash[CASE]
 
 
 @pytest.hookimpl(wrapper=True)

@@ -105,7 +105,10 @@ class Flusher:
         self.deferred_wakes = False
         self._linger_cap = float("inf")
         self._thread = threading.Thread(target=self._run, name="chatwire-flusher")
-        self._local = threading.local()  # .behind: the outboxes this thread will write
+        #: Thread id -> the outboxes that thread writes at the end of its block (see
+        #: begin_write_behind). Only threads inside a block have an entry: no memory per
+        #: idle client thread, as a threading.local would keep.
+        self._behind: dict[int, list[Outbox]] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -146,10 +149,14 @@ class Flusher:
                     self._epoll.unregister(outbox.fd)
 
     def schedule(self, outbox: Outbox) -> None:
-        behind: list[Outbox] | None = getattr(self._local, "behind", None)
-        if behind is not None and len(behind) < WRITE_BEHIND_MAX:
-            behind.append(outbox)
-            return
+        if self._behind:
+            behind = self._behind.get(threading.get_ident())
+            if behind is not None and len(behind) < WRITE_BEHIND_MAX:
+                behind.append(outbox)
+                return
+        self._queue(outbox)
+
+    def _queue(self, outbox: Outbox) -> None:
         self._dirty.append(outbox)
         if self._sleeping and not self.deferred_wakes:
             self._sleeping = False
@@ -159,24 +166,23 @@ class Flusher:
         """From now on, outboxes this thread makes dirty are written by this thread, at
         :meth:`end_write_behind` (up to ``WRITE_BEHIND_MAX`` of them), not by the flusher. An
         outbox stays scheduled meanwhile, so pushes from other threads only queue behind."""
-        self._local.behind = []
+        self._behind[threading.get_ident()] = []
 
     def end_write_behind(self) -> None:
         """Write what this thread took on since :meth:`begin_write_behind`, and stop."""
         self.write_behind_now()
-        self._local.behind = None
+        self._behind.pop(threading.get_ident(), None)
 
     def write_behind_now(self) -> None:
         """Write what this thread has taken on so far (before it waits for anything)."""
-        behind: list[Outbox] | None = getattr(self._local, "behind", None)
+        me = threading.get_ident()
+        behind = self._behind.get(me)
         if not behind:
             return
-        self._local.behind = None
+        self._behind[me] = []
         for outbox in behind:
             if outbox.write_queued():  # more came meanwhile: the flusher takes it on
-                self.schedule(outbox)
-        behind.clear()
-        self._local.behind = behind
+                self._queue(outbox)
 
     def poke(self) -> None:
         """Wake the thread now (the watchdog has a new deadline to keep)."""

@@ -61,6 +61,10 @@ class SessionHost(Protocol):
     def turns(self) -> threading.Semaphore:
         """A turn to read and handle frames (few at once: see ``Server.turns``)."""
 
+    @property
+    def ending_turns(self) -> threading.Semaphore:
+        """A turn to end a session (few at once, apart from ``turns``)."""
+
     def stop_requested(self) -> bool:
         """Whether shutdown has begun or was asked for; a busy thread asks now and then."""
 

@@ -15,6 +15,8 @@ import logging
 import select
 import socket
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from spec.connection import State
 from spec.constants import ErrorCode, LeaveReason
@@ -33,6 +35,8 @@ __all__ = ["Ending", "Session", "fatal"]
 _INTERNAL = ErrorCode.INTERNAL_ERROR
 
 log = logging.getLogger("reference.server")
+
+T = TypeVar("T")
 
 RECV_SIZE = 65536
 _POLL_IN = select.POLLIN | select.POLLPRI
@@ -66,9 +70,19 @@ class Session(FrameHandling):
             log.exception("session %r failed", self)
             ending = from_error(SessionEnded(f"internal error: {type(exc).__name__}", _INTERNAL))
         finally:
+            # Ending takes a turn too, of its own kind: thousands of clients gone at once
+            # must not make thousands of threads runnable at once, nor queue ahead of the
+            # sessions that go on (see ``Server.turns``); the waits of ``close`` give it up.
+            # Not at shutdown: ending is then a hand-over without I/O, and the shutdown wakes
+            # the threads a group at a time.
+            turn = None if self.host.closing else self.host.ending_turns
+            if turn is not None:
+                turn.acquire()
             try:
                 self.finish(ending)
             finally:
+                if turn is not None:
+                    turn.release()
                 self.host.session_ended(self)
 
     def serve(self) -> Ending:
@@ -84,12 +98,17 @@ class Session(FrameHandling):
             now = time.monotonic()
             wait, ending = self.timers(now)
             if ending is not None:
-                return ending
+                # KEEP-6: a frame that has arrived is not silence, even if this thread was late
+                # to read it (a stalled process); read what is there before cutting for idleness.
+                if ending.reason is not LeaveReason.TIMEOUT or not poller.poll(0):
+                    return ending
+                wait = 0
             ready = poller.poll(None if wait is None else max(0, int(wait * 1000) + 1))
             if not any(fd == sock_fd for fd, _ in ready):
                 continue
             turns.acquire()  # see ``Server.turns``
             try:
+                self.respect_holds()  # SLOW-10: nothing read while its own output is congested
                 data = self.sock.recv(RECV_SIZE)
             except BlockingIOError:
                 turns.release()
@@ -134,6 +153,10 @@ class Session(FrameHandling):
             self.pinged = True
         return (idle if self.pinged else idle / 2) - silent, None
 
+    def in_handshake(self) -> bool:
+        """Not registered yet (and not ended): it holds one of the handshake slots."""
+        return self.conn.state is State.AWAITING_HELLO
+
     def evict(self, error: bytes) -> None:
         """End the session from another thread (a cluster node lost Redis, §20): ``error``
         is its last frame, and shutting the reading side wakes the handler thread, which
@@ -171,17 +194,40 @@ class Session(FrameHandling):
     def close(self, graceful: bool) -> None:
         """§11.3: flush (bounded), FIN, discard input until EOF or the drain time, close."""
         sock = self.sock
-        if graceful:
-            graceful = self.outbox.wait_flushed(self.host.deadline(self.config.drain_time))
+        if graceful and self.outbox.pending:
+            flushed_by = self.host.deadline(self.config.drain_time)
+            graceful = self._off_turn(lambda: self.outbox.wait_flushed(flushed_by))
         self.outbox.seal()
         if graceful:
             try:
                 sock.shutdown(socket.SHUT_WR)
             except OSError:
                 graceful = False
-        if graceful:
-            self.drain(self.host.deadline(self.config.drain_time))
+        if graceful and not self._discard_input():
+            drained_by = self.host.deadline(self.config.drain_time)
+            self._off_turn(lambda: self.drain(drained_by))
         sock.close()
+
+    def _discard_input(self) -> bool:
+        """Read and discard what input is there without waiting; True at EOF (mostly the case:
+        a client that got its ERROR, or left, has closed already)."""
+        try:
+            while self.sock.recv(RECV_SIZE):
+                pass
+        except BlockingIOError:
+            return False
+        except OSError:
+            pass
+        return True
+
+    def _off_turn(self, wait: Callable[[], T]) -> T:
+        """Wait without holding an ending turn (``Server.ending_turns``)."""
+        turns = self.host.ending_turns
+        turns.release()
+        try:
+            return wait()
+        finally:
+            turns.acquire()
 
     def drain(self, deadline: float) -> None:
         poller = select.poll()

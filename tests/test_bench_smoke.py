@@ -422,3 +422,29 @@ def test_plot_draws_every_panel(tmp_path: Path) -> None:
     out = tmp_path / "curves.png"
     plot.draw(out, results, "test")
     assert out.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.network
+@pytest.mark.timeout(120)
+def test_shutdown_under_a_flood_tells_every_client_exactly_once(tmp_path: Path) -> None:
+    out = tmp_path / "flood.json"
+    result = bench(
+        "shutdown",
+        "--smoke",
+        "--flood",
+        "--workers",
+        "1",
+        "--quiet",
+        "--json",
+        str(out),
+        timeout=100,
+    )
+    assert result.returncode == 0, result.stderr
+    (point,) = json.loads(out.read_text())["results"]
+    f = point["figures"]
+    assert f["status"] == "complete" and f["exit_code"] == 0, f
+    # Never a second fatal ERROR or anything after one (ERR-4). That each is told at all is
+    # tests/test_server_shutdown.py's to judge: a bench worker on a loaded machine may read
+    # its backlog too slowly to reach the ERROR within the drain time.
+    assert f["notified"] > 0 and f["notified"] + f["no_error"] == f["registered"], f
+    assert f["frames_after_fatal"] == f["still_open"] == 0 and not f["other_errors"], f

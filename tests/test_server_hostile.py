@@ -236,3 +236,27 @@ def _rss_kib() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+def test_squatters_that_never_send_hello_give_way_to_real_clients() -> None:
+    """The handshake share is full of connections that never send HELLO: a real client still
+    gets in, and the oldest squatter is told HANDSHAKE_TIMEOUT early."""
+    with running_server(max_handshakes=4, handshake_timeout=30.0) as server:
+        squatters = [RawClient(server.address) for _ in range(4)]  # accepted in this order
+        try:
+            real = RawClient(server.address)
+            assert real.hello("real").nick == "real"
+            real.close()
+            assert squatters[0].fatal().code == ErrorCode.HANDSHAKE_TIMEOUT
+        finally:
+            for squatter in squatters:
+                squatter.close()
+
+
+def test_connections_past_the_per_address_limit_get_server_full() -> None:
+    with running_server(max_per_address=2) as server, clients(server, "a", "b"):
+        third = RawClient(server.address)
+        try:
+            assert third.fatal().code == ErrorCode.SERVER_FULL
+        finally:
+            third.close()

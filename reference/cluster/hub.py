@@ -35,6 +35,7 @@ from spec.events import Error
 from spec.names import fold, is_valid_nick, is_valid_room
 
 from .. import frames
+from ..flusher import Flusher
 from ..hub import Member
 from ..hubapi import HubUnavailable
 from ..outbox import Congestion
@@ -99,14 +100,19 @@ class ClusterHub(StreamHandling):
         #: Nodes this one has reaped (for logs and tests).
         self.reaped: list[str] = []
         self._congestion: Congestion | None = None
+        self._flusher: Flusher | None = None
         self._told_congested: set[bytes] = set()  # local members the others hold for
         self._holders: dict[str, tuple[bytes, float]] = {}  # lookup's recent finds
 
-    def watch(self, congestion: Congestion, interval: float = 0.005) -> None:
+    def watch(
+        self, congestion: Congestion, flusher: Flusher | None = None, interval: float = 0.005
+    ) -> None:
         """Tell the other nodes when local members become congested or recover, and hold
         senders here for congested members elsewhere (§12.3 across nodes). Call before
-        ``start``; the server's Congestion is the flusher's."""
+        ``start``; the server's Congestion is the flusher's. With ``flusher``, a session
+        thread about to wait for Redis first writes what it owes others (write-behind)."""
         self._congestion = congestion
+        self._flusher = flusher
         self._congestion_interval = interval
         threading.Thread(
             target=self._watch, name="chatwire-cluster-congestion", daemon=True
@@ -313,6 +319,8 @@ class ClusterHub(StreamHandling):
         return tid, ticket
 
     def _wait(self, tid: int, ticket: Ticket) -> None:
+        if self._flusher is not None:
+            self._flusher.write_behind_now()
         if not ticket.done.wait(self.timeout):
             self._tickets.pop(tid, None)
             self._lost("no reply from Redis in time")

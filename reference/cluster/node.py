@@ -29,7 +29,7 @@ class ClusterNode:
             sweep_interval=sweep_interval,
         )
         self.server = Server(config, hub_class=lambda *_: self.hub)
-        self.hub.watch(self.server.congestion)
+        self.hub.watch(self.server.congestion, self.server.flusher)
 
     @property
     def address(self) -> tuple[str, int]:

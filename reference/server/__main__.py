@@ -65,6 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     add("--rate", type=int, default=d.rate, help="flood limit, messages/s; 0 = off")
     add("--burst", type=int, default=d.burst, help="flood bucket size; 0 = same as rate")
     add("--drain-time", type=float, default=d.drain_time, help="seconds to drain when closing")
+    add(
+        "--max-handshakes",
+        type=int,
+        default=d.max_handshakes,
+        help="connections still in the handshake at once (0: max-clients/4, at least 64); "
+        "a new one past it ends the oldest handshake",
+    )
+    add(
+        "--max-per-address",
+        type=int,
+        default=d.max_per_address,
+        help="connections from one IP address at once; 0 = no limit",
+    )
     add("--backlog", type=int, default=d.backlog, help="listen backlog")
     add("--thread-stack-size", type=int, default=THREAD_STACK_KIB, help="KiB per thread")
     add("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
@@ -90,6 +103,8 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         burst=args.burst,
         drain_time=args.drain_time,
         backlog=args.backlog,
+        max_handshakes=args.max_handshakes,
+        max_per_address=args.max_per_address,
     )
 
 

@@ -48,8 +48,21 @@ class ServerConfig:
     backlog: int = 4096
     #: SO_SNDBUF for client sockets in bytes (0 = kernel default, auto-tuned).
     send_buffer: int = 0
-    #: Seconds ``Server.shutdown`` gives clients to receive SERVER_SHUTDOWN and close.
+    #: Connections still in the handshake held at once (0: a quarter of max_clients, at least
+    #: 64). A new one past it ends the oldest handshake with HANDSHAKE_TIMEOUT.
+    max_handshakes: int = 0
+    #: Connections from one IP address held at once; more get SERVER_FULL. 0 = no limit.
+    max_per_address: int = 0
+    #: §11.3 at shutdown — seconds every client gets to read its SERVER_SHUTDOWN and close
+    #: (the most ERR-8 allows: one reading a backlog first loses the ERROR if the close comes
+    #: first).
+    shutdown_drain_time: float = 2.0
+    #: Seconds ``Server.shutdown`` gives the handler threads to end (the drain follows).
     shutdown_timeout: float = 1.5
+
+    @property
+    def effective_max_handshakes(self) -> int:
+        return self.max_handshakes or max(64, self.max_clients // 4)
 
     @property
     def effective_burst(self) -> int:
@@ -88,8 +101,11 @@ class ServerConfig:
             (0 <= self.rate <= 0xFFFF, "rate must be in 0..65535"),
             (0 <= self.burst <= 0xFFFF, "burst must be in 0..65535"),
             (0 <= self.drain_time <= 2.0, "drain-time must be in 0..2 s"),
+            (0 <= self.shutdown_drain_time <= 2.0, "shutdown-drain-time must be in 0..2 s"),
             (self.backlog >= 1, "backlog must be at least 1"),
             (self.send_buffer >= 0, "send-buffer must be >= 0"),
+            (self.max_handshakes >= 0, "max-handshakes must be >= 0"),
+            (self.max_per_address >= 0, "max-per-address must be >= 0"),
             (0 < self.shutdown_timeout <= 10, "shutdown-timeout must be in (0, 10] s"),
         ]
         for ok, message in checks:

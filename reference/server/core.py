@@ -31,6 +31,7 @@ from ..hub import Hub
 from ..hubapi import RoomHub
 from ..outbox import Congestion, Outbox
 from ..session import Session
+from .admission import Admission
 from .config import ServerConfig
 
 log = logging.getLogger("reference.server")
@@ -42,9 +43,16 @@ WAKE_GROUPS = 64
 
 #: Handler threads that may read and handle frames at once (``Server.turns``).
 TURNS = 4
+#: Handler threads that may end their sessions at once (``Server.ending_turns``).
+ENDING_TURNS = 2
 
 #: accept() failures that mean "out of a resource right now": log, back off, go on.
 _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+#: accept() failures that a descriptor kept in reserve gets around (``Admission``).
+_OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE}
+_OUT_OF_DESCRIPTORS_FRAME = error_frame(ErrorCode.SERVER_FULL, "server out of descriptors")
+#: What the oldest connection still in its handshake is told when a newer one needs its slot.
+_HANDSHAKE_GIVES_WAY = error_frame(ErrorCode.HANDSHAKE_TIMEOUT, "handshake slots full: no HELLO")
 #: accept() failures that concern one half-open connection only.
 _TRANSIENT_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EAGAIN, errno.EINTR}
 
@@ -111,9 +119,13 @@ class Server:
         #: hands it to any one waiter), the flusher and the shutdown among them; waiting for a
         #: turn, they wait in first-come order, off the GIL.
         self.turns = threading.Semaphore(TURNS)
+        #: The same for ending sessions, apart: a crowd leaving at once queues behind itself,
+        #: not ahead of the sessions that go on.
+        self.ending_turns = threading.Semaphore(ENDING_TURNS)
         #: A pipe any thread, or a signal handler without the GIL, may write to ask for
         #: shutdown (``stop_fd``); running handler threads check it (``stop_poll_fd``).
         self._stop_pipe: tuple[int, int] | None = None
+        self._admission: Admission | None = None
         self._state_lock = threading.Lock()
         self._started = False
         self._stopped = False
@@ -141,6 +153,7 @@ class Server:
         flags = os.EFD_NONBLOCK | os.EFD_CLOEXEC
         self.wake_fds = [os.eventfd(0, flags) for _ in range(WAKE_GROUPS)]
         self._stop_pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._admission = Admission(cfg.effective_max_handshakes, cfg.max_per_address)
         self.flusher.start()
         self._accept_thread = threading.Thread(target=self._accept_loop, name="chatwire-accept")
         self._accept_thread.start()
@@ -148,7 +161,8 @@ class Server:
 
     def shutdown(self) -> None:
         """SERVER_SHUTDOWN to every client (§11.5), each connection closed as §11.3 says,
-        every thread joined, all within ``shutdown_timeout``. Idempotent.
+        every thread joined: handler threads within ``shutdown_timeout``, then sockets within
+        ``shutdown_drain_time``. Idempotent.
 
         Deterministic: each phase is over before the next begins, and only the flusher writes
         to clients, once every handler thread has ended. Nothing outside the server changes
@@ -183,21 +197,22 @@ class Server:
         for session in everyone:
             session.outbox.push_final(self.shutdown_frame, drop_backlog=True)
 
-        self.tuning.confine([self.flusher.thread, *everyone.values()])
         # 3. Wake the handler threads one eventfd group at a time and join them, the next
         #    group waking while this one is joined (a few hundred runnable at most). Each
         #    hands its socket to the flusher without any I/O (``hand_over``) and ends.
+        self.tuning.confine([self.flusher.thread, *everyone.values()])
         self._end_sessions(everyone, deadline)
         stuck = sum(thread.is_alive() for thread in everyone.values())
         if stuck:
             log.warning("%d session threads still running at shutdown", stuck)
         log.debug("shutdown: handler threads ended at %.2fs", time.monotonic() - started)
 
-        # 4. The flusher alone writes each client's queued output and ERROR, sends FIN,
-        #    reads and discards until EOF, and closes; by one deadline for all.
-        #    The drain time starts now, not when shutdown began: under a flood the thread
-        #    running this may have waited long for the GIL.
-        drained_by = time.monotonic() + self.config.drain_time
+        # 4. The flusher alone writes each client's ERROR, sends FIN, reads and discards
+        #    until EOF, and closes; by one deadline for all. It starts now, not when shutdown
+        #    began (under a flood the thread running this may have waited long for the GIL),
+        #    and is the longest §11.3 allows (ERR-8): a client that reads a backlog before its
+        #    ERROR loses the ERROR if the close comes first.
+        drained_by = time.monotonic() + self.config.shutdown_drain_time
         self.flusher.release(drained_by)
         self.flusher.wait_lingering(drained_by)
         log.debug("shutdown: sockets closed at %.2fs", time.monotonic() - started)
@@ -208,6 +223,8 @@ class Server:
         if not any(thread.is_alive() for thread in everyone.values()):
             for fd in (*self.wake_fds, *self._stop_fds()):
                 os.close(fd)
+        assert self._admission is not None
+        self._admission.close()
         self.tuning.restore()
         took = time.monotonic() - started
         log.info("closed %d sessions; shut down in %.2fs", len(everyone), took)
@@ -258,7 +275,8 @@ class Server:
     def begin_closing(self) -> float:
         """Enter shutdown (idempotent): from now on handler threads end their sessions with
         SERVER_SHUTDOWN and hand their sockets to the flusher; senders held back (§12.3) are
-        released. Returns the one deadline for every drain and wait of the shutdown."""
+        released. Returns the deadline for the handler threads to end (``shutdown_timeout``
+        from the first call)."""
         # Nothing here may release the GIL before ``closing`` is set: under a flood, getting
         # it back can take seconds, and busy threads go on until they see ``closing``.
         with self._state_lock:
@@ -330,7 +348,7 @@ class Server:
     # -- accepting ----------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
-        assert self._listener is not None
+        assert self._listener is not None and self._admission is not None
         backoff = 0.01
         while not self.closing:
             try:
@@ -338,6 +356,8 @@ class Server:
             except OSError as exc:
                 if self._stop.is_set():
                     return
+                if exc.errno in _OUT_OF_DESCRIPTORS and self._refuse_one_past_the_limit():
+                    continue
                 if exc.errno in _RESOURCE_ERRNOS:
                     log.warning("accept: %s; backing off %.2fs", exc.strerror, backoff)
                     self._stop.wait(backoff)
@@ -347,17 +367,51 @@ class Server:
                     self._stop.wait(0.1)
                 continue
             backoff = 0.01
+            self._admission.keep_reserve()
             try:
                 self._admit(sock, f"{addr[0]}:{addr[1]}")
             except Exception:
                 log.exception("could not admit %s", addr)
                 sock.close()
 
+    def _refuse_one_past_the_limit(self) -> bool:
+        """Out of descriptors: accept one connection with the reserve descriptor and tell it
+        SERVER_FULL (§4.5); False if there was no reserve (then back off)."""
+        assert self._listener is not None and self._admission is not None
+        with self._admission.spare_descriptor() as spare:
+            if not spare:
+                return False
+            try:
+                sock, addr = self._listener.accept()
+            except OSError:
+                return True
+            log.warning("refusing %s:%d: out of descriptors", addr[0], addr[1])
+            # No lingering: the reserve must come back at once. What the client sent is read
+            # first, so that the close sends no RST that could destroy the ERROR.
+            with contextlib.suppress(OSError):
+                sock.setblocking(False)
+                sock.send(_OUT_OF_DESCRIPTORS_FRAME)
+                sock.shutdown(socket.SHUT_WR)
+                while sock.recv(65536):
+                    pass
+            sock.close()
+        return True
+
     def _admit(self, sock: socket.socket, peer: str) -> None:
+        assert self._admission is not None
         if len(self._sessions) >= self.config.max_clients:
             log.warning("refusing %s: %d clients already", peer, len(self._sessions))
             self.refuse(sock, ErrorCode.SERVER_FULL, "server full")
             return
+        address = peer.rsplit(":", 1)[0]
+        why = self._admission.refusal(address)
+        if why is not None:
+            log.warning("refusing %s: %s", peer, why)
+            self.refuse(sock, ErrorCode.SERVER_FULL, why)
+            return
+        oldest = self._admission.make_room()
+        if oldest is not None:  # the handshake share is full: the oldest gives way
+            oldest.evict(_HANDSHAKE_GIVES_WAY)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.config.send_buffer:
@@ -368,6 +422,7 @@ class Server:
         thread = threading.Thread(target=session.run, name=f"chatwire-session-{peer}", daemon=True)
         with self._sessions_cond:
             self._sessions[session] = thread
+        self._admission.admit(session, address)
         log.info("connect %s", peer)
         try:
             thread.start()
@@ -375,6 +430,7 @@ class Server:
             log.error("refusing %s: %s", peer, exc)
             with self._sessions_cond:
                 del self._sessions[session]
+            self._admission.ended(session, address)
             session.outbox.seal()
             self.refuse(sock, ErrorCode.SERVER_FULL, "server out of resources")
 
@@ -394,6 +450,8 @@ class Server:
             if isinstance(session, Session):
                 self._sessions.pop(session, None)
             self._sessions_cond.notify_all()
+        if isinstance(session, Session) and self._admission is not None:
+            self._admission.ended(session, session.peer.rsplit(":", 1)[0])
 
 
 def _join(threads: list[threading.Thread], deadline: float) -> None:

@@ -18,9 +18,12 @@ class IdleWhileHeldSession(Session):
     timeout shows it, so it runs with slow_timeout above idle_timeout."""
 
     def process(self) -> Ending | None:
-        started = time.monotonic()
+        read_at = time.monotonic()  # the frames just read arrived now, then came the hold
         ending = super().process()
-        self.last_frame = min(self.last_frame, started)
+        idle = self.config.idle_timeout
+        if ending is None and idle > 0 and time.monotonic() - read_at >= idle:
+            error = fatal(ErrorCode.IDLE_TIMEOUT, f"nothing received for {idle:g}s")
+            return Ending(LeaveReason.TIMEOUT, error.error, detail=error.detail)
         return ending
 
 

@@ -1,0 +1,71 @@
+"""A client that never reads its own answers costs the server at most about ``out_limit``
+plus one answer (§12.3 SLOW-9), whatever it pipelines, and bystanders keep receiving."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from spec.codec import encode
+from spec.constants import Capability, ErrorCode
+from spec.events import Deliver, Error, Event, Join, ListRooms, Send, Who
+from tests.rawclient import Closed, RawClient, clients, running_server
+
+pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
+
+OUT_LIMIT = 32_768
+MEMBERS = 120
+#: Each member has a 32-byte nick and its own 32-byte room: a ROSTER of the lobby or a ROOMS
+#: answer is about 4 KB, so 3,000 pipelined requests would queue some 12 MB unbounded.
+REQUESTS = 3000
+ANSWER = MEMBERS * 40
+
+
+def _long(prefix: str, i: int) -> str:
+    return f"{prefix}{i:04d}".ljust(32, "x")
+
+
+REQUEST_KINDS: dict[str, Event] = {
+    "WHO": Who("lobby"),
+    "JOIN again (ROSTER)": Join("lobby"),
+    "LIST": ListRooms(),
+}
+
+
+@pytest.mark.parametrize("kind", list(REQUEST_KINDS))
+def test_a_client_that_never_reads_its_answers_stays_bounded(kind: str) -> None:
+    request = encode(REQUEST_KINDS[kind])
+    with (
+        running_server(
+            out_limit=OUT_LIMIT, slow_timeout=2.0, send_buffer=4096, handshake_timeout=5.0
+        ) as server,
+        clients(server, "alice", "bob", caps=Capability.QUIET) as (alice, bob),
+    ):
+        members = [RawClient(server.address) for _ in range(MEMBERS)]
+        hog = RawClient(server.address, rcvbuf=4096)
+        try:
+            for i, member in enumerate(members):  # quiet: they hear of nobody's comings
+                member.hello(_long("m", i), Capability.QUIET)
+                member.send(Join(_long("r", i)))
+                member.barrier()
+            hog.hello("hog", Capability.QUIET)
+            hog.send_raw(request * REQUESTS)  # and never reads again
+            (session,) = [s for s in server._sessions if s.nick == "hog"]
+            most = 0
+            deadline = time.monotonic() + 1.5  # within slow_timeout: not cut yet
+            while time.monotonic() < deadline:
+                most = max(most, session.outbox.pending)
+                alice.send(Send("lobby", "still here"))  # bystanders keep receiving
+                assert bob.expect(Deliver).text == "still here"
+            assert most > OUT_LIMIT, most  # it did congest
+            assert most <= OUT_LIMIT + 2 * ANSWER, most
+            # Then it is cut: SLOW_CONSUMER is sent without waiting (SLOW-2), so it may be
+            # lost in the full socket; the close is not.
+            got = hog.until_closed(timeout=10)
+            assert isinstance(got[-1], Closed), got[-1]
+            assert all(e.code == ErrorCode.SLOW_CONSUMER for e in got if isinstance(e, Error))
+        finally:
+            hog.close()
+            for member in members:
+                member.close()
