@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 SERVER ?=
 
-.PHONY: test lint typecheck check-code venv server client conformance bench clean vectors docs bench-smoke cluster
+.PHONY: test test-verdicts lint typecheck check-code venv server client conformance bench clean vectors docs bench-smoke cluster
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
+# Everything but the suite-of-suites runs (about four minutes on two cores).
 test: lint typecheck
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not verdicts"
+
+# The suite's own verdicts: the zoo of broken servers and the reference at seven legal settings
+# and beside other users, each a whole conformance run (about five minutes; CI runs it too).
+test-verdicts: $(STAMP)
+	$(PY) -m pytest -m verdicts
 
 # Rebuild spec/vectors/*.json from spec/schema.py (tests fail while they are out of date).
 vectors: $(STAMP)

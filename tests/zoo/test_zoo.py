@@ -29,7 +29,7 @@ from tests.conformance_runner import (
 from tests.zoo.concurrency_servers import CONCURRENCY_ZOO, FOCUS
 from tests.zoo.servers import ZOO, NeverPingsSession, Specimen
 
-pytestmark = [pytest.mark.network]
+pytestmark = [pytest.mark.network, pytest.mark.verdicts]
 
 #: Suite runs at once (each one a suite process and a server process). Two, not three: with
 #: three on 2 cores, one CI run saw the stop-and-go reader of the SLOW-7 case cut, most likely
