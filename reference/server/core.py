@@ -2,7 +2,9 @@
 
 Threads: one accept thread, one flusher (``reference.outbox``), one handler thread per
 connection. Handler threads are recorded before they start, so ``shutdown`` can join every
-one. Shutdown wakes the blocking ``accept`` by shutting the listener down, and the handlers
+one. The accept thread waits in ``poll`` on the listener and the stop pipe, so shutdown wakes
+it without touching the listener (shutting a listener down resets the connections still in
+its queue; shutdown accepts those and tells them SERVER_SHUTDOWN instead). Handlers are woken
 through the eventfds they poll besides their sockets, a group at a time (nothing polls on a
 timer).
 """
@@ -177,13 +179,13 @@ class Server:
         started = time.monotonic()
 
         # 1. Admit nobody more. ``closing`` is what handler threads check between frames and
-        #    on waking (a busy one may have set it already, see ``stop_fd``); shutting the
-        #    listener down wakes the accept thread from accept().
-        deadline = self.begin_closing()
+        #    on waking (a busy one may have set it already, see ``stop_fd``); the stop pipe
+        #    wakes the accept thread. Connections still in the listener's queue are accepted
+        #    and told SERVER_SHUTDOWN like everyone else.
+        deadline = self.begin_closing()  # makes the stop pipe readable: accept_loop returns
         self._stop.set()
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
         self._accept_thread.join()
+        self._refuse_the_queue()
         self._listener.close()
         log.debug("shutdown: accepting stopped at %.2fs", time.monotonic() - started)
 
@@ -349,10 +351,19 @@ class Server:
 
     def _accept_loop(self) -> None:
         assert self._listener is not None and self._admission is not None
+        self._listener.setblocking(False)
+        poller = select.poll()
+        poller.register(self._listener, select.POLLIN)
+        poller.register(self.stop_poll_fd, select.POLLIN)
         backoff = 0.01
         while not self.closing:
             try:
                 sock, addr = self._listener.accept()
+            except BlockingIOError:  # the queue is empty: wait for a connection or a stop
+                ready = poller.poll()
+                if any(fd == self.stop_poll_fd for fd, _ in ready):
+                    return
+                continue
             except OSError as exc:
                 if self._stop.is_set():
                     return
@@ -373,6 +384,17 @@ class Server:
             except Exception:
                 log.exception("could not admit %s", addr)
                 sock.close()
+
+    def _refuse_the_queue(self) -> None:
+        """At shutdown: connections the kernel completed but nobody accepted yet get
+        SERVER_SHUTDOWN too (ERR-18), not the reset that closing the listener would send."""
+        assert self._listener is not None
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:  # empty (EAGAIN), or out of descriptors: closing resets the rest
+                return
+            self.refuse(sock, ErrorCode.SERVER_SHUTDOWN, "server shutting down")
 
     def _refuse_one_past_the_limit(self) -> bool:
         """Out of descriptors: accept one connection with the reserve descriptor and tell it
