@@ -19,7 +19,7 @@ from tests.crowd import crowd
 from tests.zoo.limits import CutsAtZeroIdleSession
 from tests.zoo.servers import NeverPingsSession
 
-pytestmark = [pytest.mark.network]
+pytestmark = [pytest.mark.network, pytest.mark.verdicts]
 
 #: Fewer clients than the default 50 keep each run short; every case still runs.
 CLIENTS = "16"
