@@ -41,9 +41,9 @@ from ..hubapi import HubUnavailable
 from ..outbox import Congestion
 from .connection import Pool, RedisAddress, RedisUnavailable, Subscriber
 from .resp import Reply, ReplyError
-from .rooms import LocalRoom, Record, Remote, Ticket, b8
+from .rooms import CongestedElsewhere, LocalRoom, Record, Remote, Ticket, b8
 from .scripts import SCRIPTS
-from .stream import StreamHandling
+from .stream import CONGESTION_CHANNEL, StreamHandling
 
 log = logging.getLogger("reference.cluster")
 
@@ -102,6 +102,7 @@ class ClusterHub(StreamHandling):
         self._congestion: Congestion | None = None
         self._flusher: Flusher | None = None
         self._told_congested: set[bytes] = set()  # local members the others hold for
+        self._elsewhere = CongestedElsewhere()  # members of other nodes congested now
         self._holders: dict[str, tuple[bytes, float]] = {}  # lookup's recent finds
 
     def watch(
@@ -111,7 +112,7 @@ class ClusterHub(StreamHandling):
         senders here for congested members elsewhere (§12.3 across nodes). Call before
         ``start``; the server's Congestion is the flusher's. With ``flusher``, a session
         thread about to wait for Redis first writes what it owes others (write-behind)."""
-        self._congestion = congestion
+        self._congestion = self._elsewhere.congestion = congestion
         self._flusher = flusher
         self._congestion_interval = interval
         threading.Thread(
@@ -173,7 +174,7 @@ class ClusterHub(StreamHandling):
             for u, on in changed:
                 (self._told_congested.add if on else self._told_congested.discard)(u)
                 record = now.get(u) or self._by_u.get(u)
-                if record is not None and record.rooms:
+                if record is not None:  # else departed: its depart said 0 (SLOW-4)
                     rooms = list(record.rooms)
                     commands.append((b"EVALSHA", script.sha, 0, u, on, *rooms))
             try:
@@ -242,6 +243,8 @@ class ClusterHub(StreamHandling):
                 self._records, self._by_u, self._tickets = {}, {}, {}
                 self._rooms, self._by_channel = {}, {}
             sub.subscribe(channel)
+            sub.subscribe(CONGESTION_CHANNEL)
+            self._learn_congested(pool, node, next(self._ticket_ids))
         except BaseException:
             if sub is not None:
                 sub.close()
@@ -274,6 +277,7 @@ class ClusterHub(StreamHandling):
             sub.close()
         if pool is not None:
             pool.close()
+        self._elsewhere.replace(set())  # stale now; the next incarnation asks again
         for record in records:
             evict = getattr(record.member, "evict", None)
             if callable(evict):
@@ -451,8 +455,8 @@ class ClusterHub(StreamHandling):
         return record.member if record is not None else Remote(self, nick, u)
 
     def congested_elsewhere(self, u: bytes) -> bool:
-        """Whether another node says its member ``u`` is congested (in a room shared here)."""
-        return any(u in room.congested for room in list(self._rooms.values()))
+        """Whether another node says its member ``u`` is congested (on ``cw:c``)."""
+        return u in self._elsewhere
 
     def rooms_of(self, member: Member) -> dict[str, LocalRoom]:
         record = self._records.get(member)

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from .. import frames
 from ..hub import Member
+from ..outbox import Congestion
 
 
 class CongestionNews(Protocol):
@@ -37,6 +38,59 @@ class Remote:
     @property
     def congested(self) -> bool:
         return self.hub.congested_elsewhere(self.u)
+
+
+class CongestedElsewhere:
+    """The members of other nodes that are congested now, as their nodes say on the cluster
+    channel (§12.3 SLOW-4: a DIRECT sender is held behind one whatever rooms they share).
+
+    While it is not empty it stands in the server's Congestion set, as its own owner (no
+    room contains it), so that ``respect_holds`` looks at all; ``congested_since`` is None, so
+    the flusher's watchdog never cuts it. A clear wakes the held senders. Entries leave when
+    their node says so, which it does when the member recovers, is cut, departs or is reaped
+    with its dead node; a node that loses Redis forgets them all and asks again on return."""
+
+    __slots__ = ("_lock", "congestion", "members")
+    congested_since = None
+
+    def __init__(self) -> None:
+        self.members: set[bytes] = set()
+        self.congestion: Congestion | None = None  # the server's, from ``ClusterHub.watch``
+        self._lock = threading.Lock()
+
+    @property
+    def owner(self) -> CongestedElsewhere:
+        return self
+
+    def __contains__(self, u: object) -> bool:
+        return u in self.members
+
+    def news(self, u: bytes, congested: bool) -> None:
+        with self._lock:
+            members = self.members
+            if congested and u not in members:
+                members.add(u)
+                self._changed(len(members) == 1, False)
+            elif not congested and u in members:
+                members.discard(u)
+                self._changed(False, True)
+
+    def replace(self, members: set[bytes]) -> None:
+        """Take ``members`` as the whole set (a node's view on joining, or none on leaving)."""
+        with self._lock:
+            before, self.members = self.members, set(members)
+            self._changed(bool(members) and not before, bool(before - members))
+
+    def _changed(self, first: bool, fewer: bool) -> None:
+        congestion = self.congestion
+        if congestion is None:
+            return
+        if first:
+            congestion.mark(self)  # type: ignore[arg-type]
+        elif fewer and not self.members:
+            congestion.clear(self)  # type: ignore[arg-type]  # wakes the held senders
+        elif fewer:
+            congestion.wake_all()  # one recovered: the senders held behind it may go
 
 
 class Members(dict[Member, bytes]):

@@ -11,11 +11,15 @@ id ``NODE/N``):
     cw:room:ROOM   hash  nick -> u                 (the roster)
     cw:seq:ROOM    the room's last seq (§8.1)
     cw:rooms       set   rooms that exist          (LIST)
+    cw:cg          set   u congested now           (as ``cw:c`` said: for a node starting)
 
 Channels: ``cw:r:ROOM`` carries the room's events, in the one order every node fans out;
-``cw:n:NODE`` carries what is for one node: WHISPERs and ticket replies. A script that makes
-a node wait publishes the reply ticket last, so the node's subscriber sees it after every
-event the script published (one subscriber connection gets messages in publish order).
+``cw:n:NODE`` carries what is for one node: WHISPERs and ticket replies; ``cw:c``, to which
+every node subscribes, carries every member's congestion news (``C`` below), so a DIRECT
+sender is held behind a congested addressee on another node whatever rooms they share
+(§12.3 SLOW-4). A script that makes a node wait publishes the reply ticket last, so the
+node's subscriber sees it after every event the script published (one subscriber connection
+gets messages in publish order).
 
 Room events (header line, then the payload):
 
@@ -23,6 +27,8 @@ Room events (header line, then the payload):
     J U NICK \\n                              U joined
     L U NICK REASON FLAGS \\n TEXT            U left; FLAGS 1: tell the others, 2: tell U
     C U 1|0 \\n                              U is congested now, or not any more (§12.3)
+                                             (on ``cw:c`` too, for every node)
+
 Node messages:
 
     T TICKET \\n PAYLOAD                      a script's reply, in stream order
@@ -46,6 +52,9 @@ local function remove(u, nick, room, reason, flags, text)
   end
 end
 local function depart(node, u, nick, reason, flags, text)
+  if redis.call('SREM', 'cw:cg', u) == 1 then
+    redis.call('PUBLISH', 'cw:c', 'C ' .. u .. ' 0\n')
+  end
   for _, room in ipairs(redis.call('SMEMBERS', 'cw:mr:' .. u)) do
     remove(u, nick, room, reason, flags, text)
   end
@@ -161,14 +170,29 @@ redis.call('PUBLISH', 'cw:n:' .. node, 'W ' .. u .. ' ' .. ARGV[2] .. '\\n' .. A
 return u
 """
 
-#: ARGV: u, 1|0, rooms... Congestion news (§12.3) to each room u is still in: never after
-#: its LEFT there, which would leave the others holding their senders for a member gone.
+#: ARGV: u, 1|0, rooms... Congestion news (§12.3): on ``cw:c`` for every node (SLOW-4), and
+#: to each room u is still in (SLOW-3). Never once u has departed (its ``depart`` said 0 and
+#: left ``cw:cg``), nor in a room after its LEFT there: either would leave the others holding
+#: their senders for a member gone.
 CONGESTED = """
+local u, on = ARGV[1], ARGV[2]
+if redis.call('HEXISTS', 'cw:nm:' .. string.match(u, '^(.*)/'), u) == 0 then return 0 end
+local changed
+if on == '1' then changed = redis.call('SADD', 'cw:cg', u)
+else changed = redis.call('SREM', 'cw:cg', u) end
+if changed == 1 then redis.call('PUBLISH', 'cw:c', 'C ' .. u .. ' ' .. on .. '\\n') end
 for i = 3, #ARGV do
-  if redis.call('SISMEMBER', 'cw:mr:' .. ARGV[1], ARGV[i]) == 1 then
-    redis.call('PUBLISH', 'cw:r:' .. ARGV[i], 'C ' .. ARGV[1] .. ' ' .. ARGV[2] .. '\\n')
+  if redis.call('SISMEMBER', 'cw:mr:' .. u, ARGV[i]) == 1 then
+    redis.call('PUBLISH', 'cw:r:' .. ARGV[i], 'C ' .. u .. ' ' .. on .. '\\n')
   end
 end
+return 1
+"""
+
+#: ARGV: node, ticket. The members congested now, as the ticket's payload (space-separated):
+#: in stream order, so the news on ``cw:c`` after it is news to the node that asked.
+CONGESTED_NOW = """
+reply(ARGV[1], ARGV[2], table.concat(redis.call('SMEMBERS', 'cw:cg'), ' '))
 return 1
 """
 
@@ -223,6 +247,7 @@ SCRIPTS = {
         "list": LIST,
         "direct": DIRECT,
         "congested": CONGESTED,
+        "congested_now": CONGESTED_NOW,
         "start": START,
         "sweep": SWEEP,
         "stop": STOP,

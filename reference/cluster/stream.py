@@ -13,11 +13,16 @@ from spec.fastpath import frame
 
 from .. import frames
 from ..outbox import Congestion
-from .rooms import LocalRoom, Record, Ticket, b8
+from .connection import Pool, RedisUnavailable
+from .rooms import CongestedElsewhere, LocalRoom, Record, Ticket, b8
+from .scripts import SCRIPTS
 
 log = logging.getLogger("reference.cluster")
 
 _U16 = struct.Struct(">H")
+
+#: Every member's congestion news, for every node (``scripts.py``).
+CONGESTION_CHANNEL = b"cw:c"
 
 
 class StreamHandling:
@@ -29,10 +34,17 @@ class StreamHandling:
     _by_u: dict[bytes, Record]
     _tickets: dict[int, Ticket]
     _congestion: Congestion | None
+    _elsewhere: CongestedElsewhere
+    timeout: float
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
         if channel == self._node_channel:
             self._node_message(data)
+            return
+        if channel == CONGESTION_CHANNEL:
+            _, u, on = data.partition(b"\n")[0].split(b" ")
+            if u not in self._by_u:  # a local member: the local Congestion has it already
+                self._elsewhere.news(u, on == b"1")
             return
         room = self._by_channel.get(channel)
         if room is None:  # unsubscribed meanwhile
@@ -129,6 +141,15 @@ class StreamHandling:
                 watcher.push(notice)
         if flags & 2 and member is not None:
             member.push(notice)
+
+    def _learn_congested(self, pool: Pool, node: str, tid: int) -> None:
+        """On joining the cluster (subscribed to ``CONGESTION_CHANNEL`` already): who is
+        congested now, answered in stream order, so the news after it applies on top."""
+        ticket = Ticket(lambda payload: self._elsewhere.replace(set(payload.split())))
+        self._tickets[tid] = ticket
+        pool.call(b"EVAL", SCRIPTS["congested_now"].source, 0, node, tid)
+        if not ticket.done.wait(self.timeout):
+            raise RedisUnavailable("no answer to who is congested")
 
     def _congested(self, room: LocalRoom, data: bytes) -> None:
         _, u, on = data.partition(b"\n")[0].split(b" ")

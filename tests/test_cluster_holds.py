@@ -1,0 +1,179 @@
+"""§12.3 SLOW-4 across cluster nodes on a real Redis: a DIRECT sender is held behind a
+congested addressee on another node even when the two share no room, until the addressee
+recovers or is cut; and what a node knows of congestion elsewhere never outlives the member
+(it departs, its node leaves or is reaped) nor a node that joins later misses it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from redisproc import RedisServer
+from reference.cluster import ClusterHub, ClusterNode
+from reference.cluster.connection import Pool, RedisAddress
+from reference.hubapi import Addressee
+from reference.outbox import Congestion
+from reference.server import ServerConfig
+from spec.constants import LeaveReason
+from spec.events import Ack, Direct, Leave, Ping, Pong
+from tests.rawclient import RawClient
+from tests.test_hubs import GREETING, Fake, settle
+
+pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
+
+
+def _until(check: Callable[[], bool], seconds: float = 10) -> bool:
+    """Poll a state no event announces, up to a deadline."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+def _roomless(address: tuple[str, int], nick: str, rcvbuf: int = 0) -> RawClient:
+    """A registered client that has LEFT lobby, so it shares no room with anybody."""
+    client = RawClient(address, rcvbuf=rcvbuf)
+    client.hello(nick)
+    client.send(Leave("lobby"))
+    client.barrier()
+    return client
+
+
+def test_direct_sender_held_behind_a_congested_addressee_on_another_node(
+    redis: RedisServer,
+) -> None:
+    slow_timeout = 3.0
+    limits = {"out_limit": 16384, "send_buffer": 4096, "slow_timeout": slow_timeout}
+    config_a, config_b = (ServerConfig(drain_time=0.5, **limits) for _ in "ab")  # type: ignore[arg-type]
+    with ClusterNode(config_a, redis.url, "a") as a, ClusterNode(config_b, redis.url, "b") as b:
+        sleepy = _roomless(b.address, "sleepy", rcvbuf=4096)  # reads nothing from now on
+        sender = _roomless(a.address, "sender")
+        pusher = RawClient(b.address)
+        pusher.hello("pusher")
+        pusher.send(*(Direct("sleepy", f"{i:03d}" + "w" * 997) for i in range(60)))
+
+        def sleepy_box() -> object | None:
+            found = [
+                o
+                for o in list(b.server.congestion.congested)
+                if o.congested_since is not None and getattr(o.owner, "nick", "") == "sleepy"
+            ]
+            return found[0] if found else None
+
+        assert _until(lambda: sleepy_box() is not None), "sleepy never became congested"
+        box = sleepy_box()
+        target = a.hub.lookup("sleepy")
+        assert isinstance(target, Addressee)
+        # Give node a the news (a node that never gets it fails below, at the PONG).
+        _until(lambda: target.outbox.congested, slow_timeout / 2)
+        sender.send(Direct("sleepy", "are you there?"), Ping(7))
+        assert sender.recv_event() == Ack("", 0)  # accepted: now it is held (SLOW-4)
+        got = sender.recv_event(slow_timeout + 5)
+        assert got == Pong(7)
+        assert getattr(box, "failed", None) == "cut", "PONG came while sleepy was congested"
+        pusher.barrier(10)  # the pusher, held on its own node, goes on as well
+        for client in (sleepy, sender, pusher):
+            client.close()
+
+
+def _hubs(redis: RedisServer, *names: str) -> list[tuple[ClusterHub, Congestion]]:
+    made = []
+    for name in names:
+        hub, congestion = ClusterHub(redis.url, name), Congestion()
+        hub.watch(congestion)
+        hub.start()
+        assert hub.wait_up(10)
+        made.append((hub, congestion))
+    return made
+
+
+class _CongestedOutbox:
+    """What the flusher's Congestion set holds for a congested session (§12.1)."""
+
+    def __init__(self, owner: Fake) -> None:
+        self.owner = owner
+        self.congested_since: float | None = time.monotonic()
+
+
+def _congested_roomless(hub: ClusterHub, congestion: Congestion, nick: str) -> tuple[Fake, bytes]:
+    """A member of ``hub`` in no room, congested now; and its cluster-wide id."""
+    member = Fake(nick)
+    assert hub.register(member, GREETING)
+    assert hub.leave(member, "lobby") is None
+    settle((hub, member))
+    congestion.mark(_CongestedOutbox(member))  # type: ignore[arg-type]
+    return member, hub._records[member].u  # the id the others hear of
+
+
+def _addressee(hub: ClusterHub, nick: str) -> Addressee:
+    target = hub.lookup(nick)
+    assert isinstance(target, Addressee)
+    return target
+
+
+def test_news_reaches_every_node_and_a_late_one_and_ends_with_the_member(
+    redis: RedisServer,
+) -> None:
+    """Roomless congestion news reaches every node, a node started later learns it on
+    joining, a sender held behind the member wakes when it departs (not at its deadline),
+    and no entry is left behind anywhere."""
+    (a, here), (b, there) = _hubs(redis, "a", "b")
+    late: ClusterHub | None = None
+    try:
+        bob, u = _congested_roomless(b, there, "bob")
+        assert _until(lambda: a.congested_elsewhere(u))
+        assert here.congested  # so that respect_holds looks at all
+        ((late, _),) = _hubs(redis, "late")
+        assert late.congested_elsewhere(u)  # from the snapshot at joining: no news since
+        held = _addressee(a, "bob")
+        assert held.outbox.congested
+        woke: list[bool] = []
+        deadline = time.monotonic() + 30
+        waiter = threading.Thread(
+            target=lambda: woke.append(
+                here.wait_while(lambda: held.outbox.congested, deadline, lambda: False)
+            )
+        )
+        waiter.start()
+        b.depart(bob, LeaveReason.QUIT)
+        waiter.join(10)
+        assert woke == [True], "the held sender was not woken by the clear"
+        assert not here.congested
+        assert _until(lambda: not late.congested_elsewhere(u))
+    finally:
+        for hub in (a, b, late):
+            if hub is not None:
+                hub.stop()
+
+
+def test_a_node_reaped_while_its_member_is_congested_leaves_no_hold(
+    redis: RedisServer,
+) -> None:
+    """The lease of b lapses (its key goes, as on expiry): a's sweep reaps b's members, and
+    with them the congestion news, so no sender stays held for a member that is gone."""
+    (a, here), (b, there) = _hubs(redis, "a", "b")
+    try:
+        _, u = _congested_roomless(b, there, "bob")
+        assert _until(lambda: a.congested_elsewhere(u))
+        pool = Pool(RedisAddress.parse(redis.url))
+        try:
+            pool.call("DEL", b"cw:node:" + b.node.encode())
+        finally:
+            pool.close()
+        assert _until(lambda: not a.congested_elsewhere(u))
+        assert not here.congested
+        assert a.lookup("bob") is None
+    finally:
+        a.stop()
+        b.stop()
