@@ -24,7 +24,7 @@ def b8(raw: bytes) -> bytes:
 
 class Remote:
     """``lookup``'s stand-in for the holder of a nick on another node; as its own
-    ``outbox``, it is congested while its node says so in a room this node is in."""
+    ``outbox``, it is congested while its node says so (:class:`CongestedElsewhere`)."""
 
     __slots__ = ("hub", "nick", "u")
 
