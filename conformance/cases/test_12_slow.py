@@ -159,7 +159,6 @@ def _judge_cut(
         if any(log.stalled for log in logs):  # held for good: the hold bound broken too
             cw.check(False, "SLOW-8", "a sender held at most slow_timeout_ms", "held for good")
         raise Violation("SLOW-1", f"{stalled.nick} cut with SLOW_CONSUMER", "it was never cut")
-    assert isinstance(left, Left)
     cw.check(
         left.reason == LeaveReason.SLOW_CONSUMER,
         "SLOW-1",
