@@ -15,7 +15,7 @@ from redisproc import RedisServer
 from reference.cluster import ClusterHub, ClusterNode
 from reference.cluster.connection import Pool, RedisAddress
 from reference.hubapi import Addressee
-from reference.outbox import Congestion
+from reference.outbox import Congestion, OutputStopped
 from reference.server import ServerConfig
 from spec.constants import LeaveReason
 from spec.events import Ack, Direct, Leave, Ping, Pong
@@ -53,15 +53,28 @@ def _roomless(address: tuple[str, int], nick: str, rcvbuf: int = 0) -> RawClient
 def test_direct_sender_held_behind_a_congested_addressee_on_another_node(
     redis: RedisServer,
 ) -> None:
+    """The sender, roomless on node a, is held after its DIRECT to roomless sleepy on node b
+    until sleepy is cut: its PONG comes only then. One WHISPER of 60000 bytes is far more
+    than sleepy's socket buffers can take (about 11 KB here), above an out_limit of 4 KB: so
+    sleepy's congestion lasts until the cut (smaller frames let a late window update relieve
+    it for a moment, which would release the sender rightly)."""
     slow_timeout = 3.0
-    limits = {"out_limit": 16384, "send_buffer": 4096, "slow_timeout": slow_timeout}
-    config_a, config_b = (ServerConfig(drain_time=0.5, **limits) for _ in "ab")  # type: ignore[arg-type]
+    config_a, config_b = (
+        ServerConfig(
+            drain_time=0.5,
+            out_limit=4096,
+            send_buffer=4096,
+            max_text=60000,
+            slow_timeout=slow_timeout,
+        )
+        for _ in "ab"
+    )
     with ClusterNode(config_a, redis.url, "a") as a, ClusterNode(config_b, redis.url, "b") as b:
         sleepy = _roomless(b.address, "sleepy", rcvbuf=4096)  # reads nothing from now on
         sender = _roomless(a.address, "sender")
         pusher = RawClient(b.address)
         pusher.hello("pusher")
-        pusher.send(*(Direct("sleepy", f"{i:03d}" + "w" * 997) for i in range(100)))
+        pusher.send(*(Direct("sleepy", "w" * 60000) for _ in range(2)))
 
         def sleepy_box() -> object | None:
             found = [
@@ -80,7 +93,7 @@ def test_direct_sender_held_behind_a_congested_addressee_on_another_node(
         sender.send(Direct("sleepy", "are you there?"), Ping(7))
         got = sender.collect_until(lambda e: e == Pong(7), slow_timeout + 5)
         assert got == [Ack("", 0)]  # the DIRECT accepted, then held (SLOW-4) until:
-        assert getattr(box, "failed", None) == "cut", "PONG came while sleepy was congested"
+        assert getattr(box, "failed", None) is OutputStopped.CUT, "PONG while sleepy congested"
         pusher.barrier(10)  # the pusher, held on its own node, goes on as well
         for client in (sleepy, sender, pusher):
             client.close()
