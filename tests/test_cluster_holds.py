@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,19 +20,9 @@ from reference.server import ServerConfig
 from spec.constants import LeaveReason
 from spec.events import Ack, Direct, Leave, Ping, Pong
 from tests.rawclient import RawClient
-from tests.test_hubs import GREETING, Fake, settle
+from tests.test_hubs import GREETING, Fake, _CongestedOutbox, _until, settle
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
-
-
-def _until(check: Callable[[], bool], seconds: float = 10) -> bool:
-    """Poll a state no event announces, up to a deadline."""
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 @pytest.fixture
@@ -108,14 +98,6 @@ def _hubs(redis: RedisServer, *names: str) -> list[tuple[ClusterHub, Congestion]
         assert hub.wait_up(10)
         made.append((hub, congestion))
     return made
-
-
-class _CongestedOutbox:
-    """What the flusher's Congestion set holds for a congested session (§12.1)."""
-
-    def __init__(self, owner: Fake) -> None:
-        self.owner = owner
-        self.congested_since: float | None = time.monotonic()
 
 
 def _congested_roomless(hub: ClusterHub, congestion: Congestion, nick: str) -> tuple[Fake, bytes]:
