@@ -57,7 +57,7 @@ def run(ctx: Context) -> None:
 
 def _point(ctx: Context, target: Target, variant: str, n: int) -> dict[str, Any]:
     if target.kind not in (None, "reference"):
-        return {"status": "skipped: the crowd and the bystanders speak chatwire/1 only"}
+        return {"status": "skipped: not a chatwire/1 server"}
     short = capacity.problem(n + 2, ctx.pool.size)
     if short is not None:
         return {"status": f"skipped: {short}"}
