@@ -5,7 +5,9 @@ Two attacks, each on a fresh server (or the one given with ``--server``):
 - ``mass-close``: N registered clients (HELLO with QUIET, default room) all close their
   connections at one instant;
 - ``trickle``: N connections send a HELLO one byte a second, all in step, for a window
-  shorter than the HELLO, so none ever registers (the server may cut them: counted).
+  shorter than the HELLO, so none ever registers (the server may cut them: counted). A
+  reference server the bench starts is let hold N handshakes at once (``--max-handshakes``)
+  unless ``--server-arg`` sets it, so that all N trickle.
 
 The crowd lives in the load workers (:mod:`.hostileload`); the bystanders, one sender and
 one receiver in a room of their own, probe from a thread of the bench's own process
@@ -61,8 +63,13 @@ def _point(ctx: Context, target: Target, variant: str, n: int) -> dict[str, Any]
     short = capacity.problem(n + 2, ctx.pool.size)
     if short is not None:
         return {"status": f"skipped: {short}"}
+    limits = ["--max-clients", str(n + 64)]
+    # The reference keeps only a share of its slots for handshakes and cuts the oldest past
+    # it: let every trickler in, so that N really trickle, unless told otherwise.
+    if variant == "trickle" and not any(a.startswith("--max-handshakes") for a in target.args):
+        limits += ["--max-handshakes", str(n + 64)]
     try:
-        with ctx.server(target, ("--max-clients", str(n + 64))) as server:
+        with ctx.server(target, tuple(limits)) as server:
             figures = _attack(ctx, server, variant, n)
             if not server.alive():
                 figures["status"] = f"server died: {server.log_tail()}"
