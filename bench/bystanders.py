@@ -174,7 +174,9 @@ class Bystanders:
                     log.sent_ns.append(stamp)
                     self._sent.add(stamp)
                     self.sender.flush()
-                    next_ns += every_ns
+                    # On schedule; a slot this thread itself missed is skipped, not made up
+                    # in a burst.
+                    next_ns += every_ns * max(1, (now - next_ns) // every_ns + 1)
                 elif not sending and (
                     len(log.latency_ns) == len(log.sent_ns) or now > self._until_ns
                 ):
