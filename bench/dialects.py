@@ -24,7 +24,7 @@ from spec.events import Deliver, Error, Hello, Join, Ping, Pong, Roster, Send, W
 
 from .orders import Dialect, Role
 from .resp import RedisStream, publish_command
-from .stream import STAMP_DIGITS, Stream, message_text
+from .stream import STAMP_DIGITS, BufferedStream, Stream, message_text
 
 __all__ = ["STAMP_DIGITS", "MessageMaker", "Stream", "make_stream", "message_text"]
 
@@ -38,31 +38,17 @@ _ERROR: Final = int(FrameType.ERROR)
 RAW_READY: Final = encode(Pong(0))
 
 
-class FrameStream(Stream):
+class FrameStream(BufferedStream):
     """chatwire and raw: length-prefixed frames, DELIVERs counted from their headers."""
 
-    def __init__(self, nick: str, room: str, join: bool, sample_every: int) -> None:
-        super().__init__(nick, room, join, sample_every)
-        self._buf = bytearray()
-
-    def feed(self, data: bytes, now_ns: int) -> bytes:
-        self.bytes_in += len(data)
-        if self._buf:
-            self._buf += data
-            buf: bytes | bytearray = self._buf
-        else:
-            buf = data
+    def _consume(self, buf: bytes | bytearray, now_ns: int) -> tuple[bytes, int]:
         out, pos = b"", 0
         if not self.ready:
             out, pos = self._setup(buf)
         if self.ready and self.failure is None:
             reply, pos = self._walk(buf, pos, now_ns)
             out += reply
-        if buf is self._buf:
-            del self._buf[:pos]
-        elif pos < len(buf):
-            self._buf = bytearray(buf[pos:])
-        return out
+        return out, pos
 
     def _frame_at(self, buf: bytes | bytearray, start: int) -> tuple[int, int, int] | None:
         """(type, body start, end) of the frame at ``start`` if it is whole."""

@@ -15,7 +15,7 @@ import contextlib
 import re
 from typing import Final
 
-from .stream import STAMP_DIGITS, Stream
+from .stream import STAMP_DIGITS, BufferedStream
 
 _SUBSCRIBED = re.compile(rb"[*>]3\r\n\$9\r\nsubscribe\r\n\$\d+\r\n[^\r]*\r\n:\d+\r\n")
 _PONG: Final = b"+PONG\r\n"
@@ -35,36 +35,25 @@ def publish_command(room: str, text: bytes) -> bytes:
     return command(b"PUBLISH", room.encode(), text)
 
 
-class RedisStream(Stream):
+class RedisStream(BufferedStream):
     def __init__(
         self, nick: str, room: str, join: bool, sample_every: int, *, subscribe: bool
     ) -> None:
         super().__init__(nick, room, join, sample_every)
         self.subscribe = subscribe
-        self._buf = bytearray()
 
     def opening(self) -> bytes:
         if not self.subscribe:  # a pure sender: ready once the server has answered
             return command(b"PING")
         return command(b"HELLO", b"3") + command(b"SUBSCRIBE", self.room.encode())
 
-    def feed(self, data: bytes, now_ns: int) -> bytes:
-        self.bytes_in += len(data)
-        if self._buf:
-            self._buf += data
-            buf: bytes | bytearray = self._buf
-        else:
-            buf = data
+    def _consume(self, buf: bytes | bytearray, now_ns: int) -> tuple[bytes, int]:
         pos = 0
         if not self.ready:
             pos = self._setup(buf)
         if self.ready and self.failure is None:
             pos = self._walk(buf, pos, now_ns)
-        if buf is self._buf:
-            del self._buf[:pos]
-        elif pos < len(buf):
-            self._buf = bytearray(buf[pos:])
-        return b""
+        return b"", pos
 
     def _setup(self, buf: bytes | bytearray) -> int:
         """Skip the HELLO map; ready after the subscription (or a sender's PONG)."""

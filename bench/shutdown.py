@@ -1,4 +1,4 @@
-"""shutdown: SIGTERM to a server holding N idle registered clients.
+"""shutdown: SIGTERM to a server holding N registered clients, idle or (``--flood``) flooding.
 
 Only for a server the bench started (it is the bench's child, so its exit can be timed and
 its exit code read); a point given ``--server`` is skipped with a line saying so. The clients
@@ -38,21 +38,22 @@ WATCH_S = 5.0
 
 
 def run(ctx: Context) -> None:
+    variant = "SIGTERM amid a flood" if ctx.preset.shutdown_flood_s else "SIGTERM"
     for n in ctx.preset.shutdown_sizes:
         for target in ctx.targets:
             params = {"clients": n}
             if target.kind is None:
                 why = f"skipped: the bench did not start {target.address}, so it sends no SIGTERM"
-                ctx.record("shutdown", "SIGTERM", params, target.name, {"status": why})
+                ctx.record("shutdown", variant, params, target.name, {"status": why})
                 continue
             if target.kind == "redis":  # it tells its clients nothing: nothing to compare
                 why = "skipped: Redis sends no shutdown notice"
-                ctx.record("shutdown", "SIGTERM", params, target.name, {"status": why})
+                ctx.record("shutdown", variant, params, target.name, {"status": why})
                 continue
             short = capacity.problem(n, ctx.pool.size)
             if short is not None:
                 status = f"skipped: {short}"
-                ctx.record("shutdown", "SIGTERM", params, target.name, {"status": status})
+                ctx.record("shutdown", variant, params, target.name, {"status": status})
                 continue
             try:
                 with ctx.server(target, ("--max-clients", str(n + 64))) as server:
@@ -61,7 +62,7 @@ def run(ctx: Context) -> None:
                 figures = failed_server(exc)
             finally:
                 ctx.pool.reset()
-            ctx.record("shutdown", "SIGTERM", params, target.name, figures)
+            ctx.record("shutdown", variant, params, target.name, figures)
 
 
 def _shutdown(ctx: Context, server: Server, n: int) -> dict[str, Any]:

@@ -59,3 +59,31 @@ class Stream:
 
     def feed(self, data: bytes, now_ns: int) -> bytes:
         raise NotImplementedError
+
+
+class BufferedStream(Stream):
+    """A stream whose frames can straddle reads: the unfinished end of one read is kept and
+    joined to the next (no copy while nothing is left over, the common case)."""
+
+    def __init__(self, nick: str, room: str, join: bool, sample_every: int) -> None:
+        super().__init__(nick, room, join, sample_every)
+        self._leftover = bytearray()
+
+    def feed(self, data: bytes, now_ns: int) -> bytes:
+        self.bytes_in += len(data)
+        if self._leftover:
+            self._leftover += data
+            buf: bytes | bytearray = self._leftover
+        else:
+            buf = data
+        out, pos = self._consume(buf, now_ns)
+        if buf is self._leftover:
+            del self._leftover[:pos]
+        elif pos < len(buf):
+            self._leftover = bytearray(buf[pos:])
+        return out
+
+    def _consume(self, buf: bytes | bytearray, now_ns: int) -> tuple[bytes, int]:
+        """Read the whole frames at the start of ``buf``: (bytes to write back, where the
+        unread rest starts)."""
+        raise NotImplementedError

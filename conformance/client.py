@@ -17,9 +17,9 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeGuard, TypeVar, overload
 
 from spec.codec import decode_body, encode
 from spec.constants import DEFAULT_MAX_FRAME, HARD_MAX_FRAME, Capability, ErrorCode, LeaveReason
@@ -80,6 +80,14 @@ class BadFrame:
 Incoming = Event | UnknownFrame | Closed | BadFrame
 
 T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
+
+
+#: A predicate that also tells the type checker what it accepted (a :class:`Wanted` and
+#: :func:`one_of` make one): :meth:`MockClient.expect` for it returns a ``T``.
+Guard = Callable[[Incoming], TypeGuard[T]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +98,21 @@ class Wanted(Generic[T]):
     kind: type[T]
     test: Callable[[T], bool] | None = None
 
-    def __call__(self, item: Incoming) -> bool:
+    def __call__(self, item: Incoming) -> TypeGuard[T]:
         return isinstance(item, self.kind) and (self.test is None or self.test(item))
+
+
+@overload
+def one_of(a: type[A], b: type[B], /) -> Guard[A | B]: ...
+@overload
+def one_of(a: type[A], b: type[B], c: type[C], /) -> Guard[A | B | C]: ...
+def one_of(*kinds: type[Any]) -> Guard[Any]:
+    """A guard for an item of any of ``kinds``: waiting for it gives their union."""
+
+    def accepted(item: Incoming) -> TypeGuard[Any]:
+        return isinstance(item, kinds)
+
+    return accepted
 
 
 #: The requirement an undecodable server frame breaks, by the error a receiver would raise.
@@ -373,28 +394,20 @@ class MockClient:
             return self._queue.popleft()
 
     def expect(
-        self, want: type[T] | Wanted[T], what: str, req: str, timeout: float = ANSWER_WAIT
+        self, want: type[T] | Guard[T], what: str, req: str, timeout: float = ANSWER_WAIT
     ) -> tuple[T, list[Incoming]]:
-        """Read until an item of type ``want`` (or as :class:`Wanted` says) comes; returns it,
-        typed, and what was skipped before it.
+        """Read until an item of type ``want`` (or one that the guard, e.g. a :class:`Wanted`,
+        accepts) comes; returns it, typed, and what was skipped before it.
 
         A close, an undecodable frame or the deadline ends the wait with a :class:`Violation`
-        of ``req`` (unless the predicate accepts the close).
+        of ``req`` (unless the guard accepts the close).
         """
-        wanted = Wanted(want) if isinstance(want, type) else want
-        item, skipped = self.expect_where(wanted, what, req, timeout)
-        assert isinstance(item, wanted.kind)  # what Wanted.__call__ accepted
-        return item, skipped
-
-    def expect_where(
-        self, predicate: Predicate, what: str, req: str, timeout: float = ANSWER_WAIT
-    ) -> tuple[Incoming, list[Incoming]]:
-        """Read until ``predicate`` holds (a test across types); see :meth:`expect`."""
+        guard = Wanted(want) if isinstance(want, type) else want
         skipped: list[Incoming] = []
         deadline = time.monotonic() + timeout * self.scale
         while True:
             item = self.recv_event(max(0.0, deadline - time.monotonic()) / self.scale)
-            if item is not None and predicate(item):
+            if item is not None and guard(item):
                 return item, skipped
             if item is None or isinstance(item, Closed | BadFrame):
                 self.transcript.note(self.name, f"expected {what}; got {describe(item)}")
@@ -403,16 +416,27 @@ class MockClient:
                 raise Violation(req, what, _actual(item, skipped))
             skipped.append(item)
 
+    def expect_where(
+        self, predicate: Predicate, what: str, req: str, timeout: float = ANSWER_WAIT
+    ) -> tuple[Incoming, list[Incoming]]:
+        """Read until ``predicate`` holds (a test across types, the result untyped); see
+        :meth:`expect`, which a :data:`Guard` makes typed."""
+
+        def accepted(item: Incoming) -> TypeGuard[Incoming]:
+            return predicate(item)
+
+        return self.expect(accepted, what, req, timeout)
+
     def collect(
-        self, predicates: list[Predicate], what: str, req: str, timeout: float = ANSWER_WAIT
-    ) -> list[Incoming]:
-        """Read until each predicate has matched one item, in any order; returns the matches
-        in predicate order."""
-        found: list[Incoming | None] = [None] * len(predicates)
+        self, guards: Sequence[Guard[T]], what: str, req: str, timeout: float = ANSWER_WAIT
+    ) -> list[T]:
+        """Read until each guard has matched one item, in any order; returns the matches
+        in guard order."""
+        found: list[T | None] = [None] * len(guards)
 
         def any_open(item: Incoming) -> bool:
-            for i, p in enumerate(predicates):
-                if found[i] is None and p(item):
+            for i, accepts in enumerate(guards):
+                if found[i] is None and accepts(item):
                     found[i] = item
                     return True
             return False
@@ -442,12 +466,9 @@ class MockClient:
     def hello(self, nick: str, caps: int = 0, req: str = "") -> Welcome | Error:
         """Send HELLO and return the WELCOME or ERROR that answers it."""
         self.send_frame(Hello(nick=nick, caps=caps))
-        item, skipped = self.expect_where(
-            lambda e: isinstance(e, Welcome | Error), "WELCOME or ERROR answering HELLO", req
-        )
+        item, skipped = self.expect(one_of(Welcome, Error), "WELCOME or ERROR answering HELLO", req)
         if skipped:
             raise Violation(req, "nothing before WELCOME but ERROR", _actual(item, skipped))
-        assert isinstance(item, Welcome | Error)
         if isinstance(item, Welcome):
             self.welcome = item
             self.nick = item.nick

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from spec.events import Ack, Deliver, Error, Joined, Left, Whisper
 
-from .client import Incoming, Predicate, Wanted
+from .client import Guard, Incoming, Wanted
 
 
 def left_about(room: str, nick: str) -> Wanted[Left]:
@@ -23,10 +25,10 @@ def whisper_of(text: str) -> Wanted[Whisper]:
     return Wanted(Whisper, lambda e: e.text == text)
 
 
-def answer() -> Predicate:
+def answer() -> Guard[Ack | Error]:
     """An ACK or a non-fatal ERROR: the answer to a SEND or DIRECT (§7.1)."""
 
-    def match(item: Incoming) -> bool:
+    def match(item: Incoming) -> TypeGuard[Ack | Error]:
         return isinstance(item, Ack) or (isinstance(item, Error) and not item.fatal)
 
     return match

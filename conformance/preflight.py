@@ -83,14 +83,16 @@ def _read_answer(sock: socket.socket, where: str, timeout: float) -> Welcome | E
         if frame is None:
             continue
         ftype, body = frame
-        if ftype not in (FrameType.WELCOME, FrameType.ERROR):
-            raise PreflightError(f"{where} is not a chatwire/1 server: {_peek(received)}")
-        try:
-            event = decode_body(ftype, body)
-        except ProtocolError as exc:
-            raise PreflightError(f"{where} sent an undecodable answer to HELLO: {exc}") from None
-        assert isinstance(event, Welcome | Error)
-        return event
+        if ftype in (FrameType.WELCOME, FrameType.ERROR):
+            try:
+                event = decode_body(ftype, body)
+            except ProtocolError as exc:
+                undecodable = f"{where} sent an undecodable answer to HELLO: {exc}"
+                raise PreflightError(undecodable) from None
+            match event:
+                case Welcome() | Error():
+                    return event
+        raise PreflightError(f"{where} is not a chatwire/1 server: {_peek(received)}")
 
 
 def _silence(where: str, received: bytes, timeout: float) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from spec.constants import FrameType
 from spec.events import Ack, Error, Join, Roster, Send
@@ -21,7 +22,7 @@ from .context import Case
 ANSWER_TYPES = (FrameType.SEND, FrameType.DIRECT)
 
 
-def is_answer(item: Incoming) -> bool:
+def is_answer(item: Incoming) -> TypeGuard[Ack | Error]:
     if isinstance(item, Ack):
         return True
     return isinstance(item, Error) and not item.fatal and item.in_reply_to in ANSWER_TYPES
@@ -70,10 +71,9 @@ def await_answers(client: MockClient, count: int, req: str, timeout: float) -> l
     """Read until ``count`` answers to SEND/DIRECT have arrived (others stay in the log)."""
     answers: list[Ack | Error] = []
     while len(answers) < count:
-        item, _ = client.expect_where(
+        item, _ = client.expect(
             is_answer, f"{count} answers to SEND/DIRECT (have {len(answers)})", req, timeout
         )
-        assert isinstance(item, Ack | Error)
         answers.append(item)
     return answers
 

@@ -70,8 +70,7 @@ def leave(client: MockClient, room: str, req: str = "ROOM-8") -> Left:
 
 
 def answer_to(client: MockClient, req: str) -> Ack | Error:
-    item, _ = client.expect_where(answer(), "ACK or non-fatal ERROR", req)
-    assert isinstance(item, Ack | Error)
+    item, _ = client.expect(answer(), "ACK or non-fatal ERROR", req)
     return item
 
 

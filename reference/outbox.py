@@ -17,6 +17,7 @@ write to a descriptor number that was closed and reused.
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import os
 import socket
@@ -26,6 +27,13 @@ from collections.abc import Callable, Container
 from typing import Protocol
 
 log = logging.getLogger("reference.server")
+
+
+class OutputStopped(enum.Enum):
+    """Why an outbox stopped writing before its session ended."""
+
+    CUT = "cut"  #: a slow consumer, cut by the watchdog (§12.2)
+    BROKEN = "broken"  #: a write to the socket failed
 
 
 class Congestion:
@@ -137,8 +145,8 @@ class Outbox:
         self.congested_since: float | None = None
         #: When the last congestion episode ended without a cut (§10.2 KEEP-10: activity).
         self.relieved_at = 0.0
-        #: Why output stopped early: "cut" (slow consumer) or "broken" (write failed).
-        self.failed: str | None = None
+        #: Why output stopped early; None while it has not.
+        self.failed: OutputStopped | None = None
 
     @property
     def congested(self) -> bool:
@@ -146,7 +154,7 @@ class Outbox:
 
     def push(self, data: bytes) -> None:
         with self._lock:
-            if self._final or self.failed:
+            if self._final or self.failed is not None:
                 return
             self._chunks.append(data)
             self.pending += len(data)
@@ -169,7 +177,7 @@ class Outbox:
         queued behind that is dropped (at shutdown, so that a client that cannot read its
         backlog by the deadline still gets the ERROR)."""
         with self._lock:
-            if self._final or self.failed:
+            if self._final or self.failed is not None:
                 return
             if drop_backlog and self._chunks:
                 head = self._chunks[0]  # a memoryview: a chunk cut short, its frames half out
@@ -235,7 +243,7 @@ class Outbox:
         again); False once the queue is empty, the socket is full (wait for
         :meth:`writable`), or output has stopped."""
         with self._lock:
-            if self._sealed or self.failed or not self._chunks:
+            if self._sealed or self.failed is not None or not self._chunks:
                 self._scheduled = False
                 return False
             chunks = self._chunks
@@ -253,7 +261,7 @@ class Outbox:
         with self._lock:
             self._writing = False
             if written < 0:
-                self.failed = "broken"
+                self.failed = OutputStopped.BROKEN
                 self._chunks = []
                 self.pending = 0
                 self._scheduled = False
@@ -291,11 +299,11 @@ class Outbox:
         """§12.2: a best-effort ERROR (no waiting for it), then shut the socket so the
         session's reader wakes up and ends the session."""
         with self._lock:
-            if self._sealed or self.failed or self._final:
+            if self._sealed or self.failed is not None or self._final:
                 # A fatal ERROR is queued already: it is the last frame (ERR-4), and the
                 # session's own close (or shutdown's linger) has its own deadline.
                 return
-            self.failed = "cut"
+            self.failed = OutputStopped.CUT
             self._chunks.append(farewell)
             data = b"".join(self._chunks)
             self._chunks = []

@@ -28,7 +28,7 @@ from .ending import Ending, fatal, from_error
 from .handling import FrameHandling
 from .host import SessionHost
 from .hubapi import HubUnavailable
-from .outbox import Outbox
+from .outbox import Outbox, OutputStopped
 
 __all__ = ["Ending", "Session", "fatal"]
 
@@ -166,7 +166,7 @@ class Session(FrameHandling):
             self.sock.shutdown(socket.SHUT_RD)
 
     def lost_ending(self) -> Ending:
-        if self.outbox.failed == "cut":
+        if self.outbox.failed is OutputStopped.CUT:
             return Ending(LeaveReason.SLOW_CONSUMER, graceful=False, detail="cut")
         if self.host.closing:
             return self.shutdown_ending()

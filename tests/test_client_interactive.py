@@ -3,6 +3,7 @@ process; the other side of each conversation is a library client."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from collections.abc import Iterator
@@ -34,7 +35,10 @@ E = TypeVar("E")
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
 
 
-def spawn(port: int, *args: str) -> pexpect.spawn:
+@contextlib.contextmanager
+def terminal(port: int, *args: str) -> Iterator[pexpect.spawn]:
+    """The interactive client for ``port`` in a pseudo-terminal, killed at the end unless it
+    has ended by then."""
     child = pexpect.spawn(
         CLIENT[0],
         [*CLIENT[1:], "--port", str(port), *args],
@@ -44,13 +48,33 @@ def spawn(port: int, *args: str) -> pexpect.spawn:
         encoding="utf-8",
         timeout=20,
     )
-    return child
+    try:
+        yield child
+    finally:
+        child.close(force=True)
 
 
 @pytest.fixture
 def bob(server: Server) -> Iterator[ChatClient]:
     with ChatClient.connect(*server.address, "bob", timeout=10) as client:
         yield client
+
+
+@pytest.fixture
+def alice(server: Server) -> Iterator[pexpect.spawn]:
+    """The interactive client as alice, at its first prompt (name it after ``bob``, so that
+    bob is connected first)."""
+    with terminal(server.address[1], "--nick", "alice") as child:
+        child.expect("you are")
+        child.expect("#lobby>")
+        yield child
+
+
+def leave(child: pexpect.spawn, prompt: str = "#lobby>") -> None:
+    """At the next ``prompt``, Ctrl-D: the client must end with status 0."""
+    child.expect(prompt)
+    child.sendcontrol("d")
+    assert finish(child) == 0
 
 
 def next_of(client: ChatClient, kind: type[E], timeout: float = 10) -> E:
@@ -68,75 +92,63 @@ def finish(child: pexpect.spawn) -> int:
     return status
 
 
-def test_typing_survives_arriving_messages(server: Server, bob: ChatClient) -> None:
-    child = spawn(server.address[1], "--nick", "alice")
-    try:
-        child.expect("you are")
-        child.expect("#lobby>")
-        child.send("hello wor")
-        child.expect("wor")
-        for i in range(3):
-            bob.send("lobby", f"incoming {i}")
-        bob.direct("alice", "a secret")
-        for i in range(3):
-            child.expect(f"> incoming {i}")
-        child.expect("a secret")
-        child.expect("hello wor")  # the prompt is drawn again below them, the typing kept
-        child.send("ld\r")
-        said = next_of(bob, Deliver)
-        assert said == Deliver("lobby", 4, "alice", "hello world")
-        child.expect("> hello world")  # our own message, shown as the room saw it (ECHO)
+def test_typing_survives_arriving_messages(bob: ChatClient, alice: pexpect.spawn) -> None:
+    alice.send("hello wor")
+    alice.expect("wor")
+    for i in range(3):
+        bob.send("lobby", f"incoming {i}")
+    bob.direct("alice", "a secret")
+    for i in range(3):
+        alice.expect(f"> incoming {i}")
+    alice.expect("a secret")
+    alice.expect("hello wor")  # the prompt is drawn again below them, the typing kept
+    alice.send("ld\r")
+    said = next_of(bob, Deliver)
+    assert said == Deliver("lobby", 4, "alice", "hello world")
+    alice.expect("> hello world")  # our own message, shown as the room saw it (ECHO)
 
-        child.send("/msg bob over here\r")
-        child.expect("direct to")
-        assert next_of(bob, Whisper) == Whisper("alice", "over here")
+    alice.send("/msg bob over here\r")
+    alice.expect("direct to")
+    assert next_of(bob, Whisper) == Whisper("alice", "over here")
 
-        child.send("/join rust\r")
-        child.expect(r"you joined \(plain lines go here now\); 1 here:")
-        child.expect("#rust>")
-        bob.join("rust").wait(10)
-        child.expect(" joined")
-        child.send("in rust now\r")
-        assert next_of(bob, Deliver).text == "in rust now"
-        child.send("/who lobby\r")
-        child.expect("2 here:")
-        child.send("/rooms\r")
-        child.expect("rooms: ")
-        child.send("/msg nobody hi\r")
-        child.expect("nobody with that nick is connected")
-        child.expect("#rust>")  # keys sent between two prompts would meet a cooked terminal
+    alice.send("/join rust\r")
+    alice.expect(r"you joined \(plain lines go here now\); 1 here:")
+    alice.expect("#rust>")
+    bob.join("rust").wait(10)
+    alice.expect(" joined")
+    alice.send("in rust now\r")
+    assert next_of(bob, Deliver).text == "in rust now"
+    alice.send("/who lobby\r")
+    alice.expect("2 here:")
+    alice.send("/rooms\r")
+    alice.expect("rooms: ")
+    alice.send("/msg nobody hi\r")
+    alice.expect("nobody with that nick is connected")
+    alice.expect("#rust>")  # keys sent between two prompts would meet a cooked terminal
 
-        child.sendcontrol("d")
-        assert finish(child) == 0
-        left = next_of(bob, Left)
-        assert left.reason == LeaveReason.QUIT and left.text == "bye"
-    finally:
-        child.close(force=True)
+    alice.sendcontrol("d")
+    assert finish(alice) == 0
+    left = next_of(bob, Left)
+    assert left.reason == LeaveReason.QUIT and left.text == "bye"
 
 
-def test_history_recalls_earlier_lines(server: Server, bob: ChatClient) -> None:
-    child = spawn(server.address[1], "--nick", "alice")
-    try:
-        child.expect("#lobby>")
-        child.send("first line\r")
-        assert next_of(bob, Deliver).text == "first line"
-        child.expect("> first line")
-        child.expect("#lobby>")
-        child.send("\x1b[A")  # arrow up
-        child.expect("first line")
-        child.send("\r")
-        assert next_of(bob, Deliver) == Deliver("lobby", 2, "alice", "first line")
-        child.send("/quit see you\r")
-        assert finish(child) == 0
-        left = next_of(bob, Left)
-        assert left == Left("lobby", "alice", LeaveReason.QUIT, "see you")
-    finally:
-        child.close(force=True)
+def test_history_recalls_earlier_lines(bob: ChatClient, alice: pexpect.spawn) -> None:
+    alice.send("first line\r")
+    assert next_of(bob, Deliver).text == "first line"
+    alice.expect("> first line")
+    alice.expect("#lobby>")
+    alice.send("\x1b[A")  # arrow up
+    alice.expect("first line")
+    alice.send("\r")
+    assert next_of(bob, Deliver) == Deliver("lobby", 2, "alice", "first line")
+    alice.send("/quit see you\r")
+    assert finish(alice) == 0
+    left = next_of(bob, Left)
+    assert left == Left("lobby", "alice", LeaveReason.QUIT, "see you")
 
 
 def test_nick_is_asked_for_and_asked_again(server: Server, bob: ChatClient) -> None:
-    child = spawn(server.address[1])
-    try:
+    with terminal(server.address[1]) as child:
         child.expect("your nick:")
         child.send("BOB\r")
         child.expect("is taken")
@@ -153,40 +165,30 @@ def test_nick_is_asked_for_and_asked_again(server: Server, bob: ChatClient) -> N
         assert finish(child) == 0
         left = next_of(bob, Left)
         assert left == Left("lobby", "carol", LeaveReason.QUIT, "bye")
-    finally:
-        child.close(force=True)
 
 
 def test_server_shutdown_is_reported_in_one_line() -> None:
-    with Server(ServerConfig(host="127.0.0.1", port=0)) as server:
-        child = spawn(server.address[1], "--nick", "alice")
-        try:
-            child.expect("#lobby>")
-            server.shutdown()
-            child.expect("the server is shutting down")
-            assert finish(child) == 5
-        finally:
-            child.close(force=True)
+    with (
+        Server(ServerConfig(host="127.0.0.1", port=0)) as server,
+        terminal(server.address[1], "--nick", "alice") as child,
+    ):
+        child.expect("#lobby>")
+        server.shutdown()
+        child.expect("the server is shutting down")
+        assert finish(child) == 5
 
 
 def test_refused_connection_is_one_line_and_non_zero() -> None:
     port = free_port()
-    child = spawn(port, "--nick", "alice")
-    try:
+    with terminal(port, "--nick", "alice") as child:
         child.expect(f"error: cannot connect to 127.0.0.1:{port}: Connection refused")
         assert finish(child) == 3
-    finally:
-        child.close(force=True)
 
 
 def test_a_peer_that_is_not_chatwire_is_no_connection() -> None:
-    with http_server() as port:
-        child = spawn(port, "--nick", "alice")
-        try:
-            child.expect(f"error: 127.0.0.1:{port} is not a chatwire/1 server")
-            assert finish(child) == 3
-        finally:
-            child.close(force=True)
+    with http_server() as port, terminal(port, "--nick", "alice") as child:
+        child.expect(f"error: 127.0.0.1:{port} is not a chatwire/1 server")
+        assert finish(child) == 3
 
 
 def test_nick_colours_are_stable_and_case_blind() -> None:
@@ -197,11 +199,11 @@ def test_nick_colours_are_stable_and_case_blind() -> None:
 
 @pytest.mark.timeout(90)
 def test_reconnect_after_a_restart_rejoins_the_rooms() -> None:
-    first = Server(ServerConfig(host="127.0.0.1", port=0))
-    first.start()
-    port = first.address[1]
-    child = spawn(port, "--nick", "alice", "--reconnect")
-    try:
+    with (
+        Server(ServerConfig(host="127.0.0.1", port=0)) as first,
+        terminal(first.address[1], "--nick", "alice", "--reconnect") as child,
+    ):
+        port = first.address[1]
         child.expect("#lobby>")
         child.send("/join rust\r")
         child.expect("you joined")
@@ -218,44 +220,34 @@ def test_reconnect_after_a_restart_rejoins_the_rooms() -> None:
                 said = next_of(bob, Deliver)
                 assert (said.room, said.sender, said.text) == ("rust", "alice", "made it")
                 child.expect("> made it")
-                child.expect("#rust>")  # drawn again: the prompt runs and Ctrl-D reaches it
-                child.sendcontrol("d")
-                assert finish(child) == 0
-    finally:
-        child.close(force=True)
-        first.shutdown()
+                leave(child, "#rust>")  # drawn again: the prompt runs and Ctrl-D reaches it
 
 
 def test_initial_connect_is_retried_with_reconnect() -> None:
     port = free_port()
-    child = spawn(port, "--nick", "alice", "--reconnect")
-    try:
+    with terminal(port, "--nick", "alice", "--reconnect") as child:
         child.expect("Connection refused; retrying in 0.5 s")
         with Server(ServerConfig(host="127.0.0.1", port=port)):
             child.expect("you are")
-            child.expect("#lobby>")
-            child.sendcontrol("d")
-            assert finish(child) == 0
-    finally:
-        child.close(force=True)
+            leave(child)
 
 
 def test_a_nick_typed_after_the_handshake_timed_out_still_gets_in() -> None:
     config = ServerConfig(host="127.0.0.1", port=0, handshake_timeout=0.5)
-    with Server(config) as server, ChatClient.connect(*server.address, "bob") as bob:
-        child = spawn(server.address[1], "--nick", "bob")
-        try:
-            child.expect("is taken")
-            child.expect("your nick:")
-            assert server.wait_sessions(1, 20)  # the server gave up on the unregistered one
-            child.send("carol\r")
-            child.expect("you are")
-            assert next_of(bob, Joined) == Joined("lobby", "carol")
-            child.expect("#lobby>")
-            child.send("/quit\r")
-            assert finish(child) == 0
-        finally:
-            child.close(force=True)
+    with (
+        Server(config) as server,
+        ChatClient.connect(*server.address, "bob") as bob,
+        terminal(server.address[1], "--nick", "bob") as child,
+    ):
+        child.expect("is taken")
+        child.expect("your nick:")
+        assert server.wait_sessions(1, 20)  # the server gave up on the unregistered one
+        child.send("carol\r")
+        child.expect("you are")
+        assert next_of(bob, Joined) == Joined("lobby", "carol")
+        child.expect("#lobby>")
+        child.send("/quit\r")
+        assert finish(child) == 0
 
 
 FORGED = "15:29 #lobby <mallory> alice, please send me your password"
@@ -263,108 +255,83 @@ FORGED = "15:29 #lobby <mallory> alice, please send me your password"
 
 @pytest.mark.parametrize("brk", ["\n", "\r", "\r\n", "\u2028", "\u2029", "\x0b", "\x85"])
 def test_a_message_cannot_forge_a_line_of_its_own(
-    server: Server, bob: ChatClient, brk: str
+    bob: ChatClient, alice: pexpect.spawn, brk: str
 ) -> None:
     """Every line after the first of a message is drawn under the bar, whatever breaks it."""
-    child = spawn(server.address[1], "--nick", "alice")
-    try:
-        child.expect("#lobby>")
-        bob.send("lobby", f"hi all{brk}{FORGED}{brk}\u202eevil\x1b[2J").wait(10)
-        child.expect(r"<U\+202E>evil\^\[\[2J")  # shown by name, not obeyed
-        shown = child.before
-        # The forged text appears only right after the continuation bar (styles between).
-        at = shown.index("alice, please send me your password")
-        assert re.search(r"│ (\x1b\[[0-9;]*m)*15:29 #lobby <mallory> $", shown[:at]), shown
-        assert shown.count("alice, please send") == 1
-        assert "\u202e" not in shown
-        child.expect("#lobby>")  # printed, and the prompt is back: keys reach it again
-        child.sendcontrol("d")
-        assert finish(child) == 0
-    finally:
-        child.close(force=True)
+    bob.send("lobby", f"hi all{brk}{FORGED}{brk}\u202eevil\x1b[2J").wait(10)
+    alice.expect(r"<U\+202E>evil\^\[\[2J")  # shown by name, not obeyed
+    shown = alice.before
+    # The forged text appears only right after the continuation bar (styles between).
+    at = shown.index("alice, please send me your password")
+    assert re.search(r"│ (\x1b\[[0-9;]*m)*15:29 #lobby <mallory> $", shown[:at]), shown
+    assert shown.count("alice, please send") == 1
+    assert "\u202e" not in shown
+    leave(alice)  # printed, and the prompt is back: keys reach it again
 
 
 STYLES = r"(\x1b\[[0-9;?]*[A-Za-z])*"
 
 
-def test_a_direct_message_shows_as_sent_only_once_accepted(server: Server, bob: ChatClient) -> None:
-    child = spawn(server.address[1], "--nick", "alice")
-    try:
-        child.expect("#lobby>")
-        child.send("/msg nobody hi\r")
-        child.expect("direct message not sent: nobody with that nick is connected")
-        seen = child.before
-        child.send("/msg bob over here\r")
-        child.expect(f"direct to {STYLES}bob{STYLES}\\] {STYLES}<{STYLES}alice{STYLES}> over here")
-        seen += child.before
-        assert next_of(bob, Whisper) == Whisper("alice", "over here")
-        assert not re.search(f"direct to {STYLES}nobody", seen), seen
-        child.expect("#lobby>")
-        child.sendcontrol("d")
-        assert finish(child) == 0
-    finally:
-        child.close(force=True)
+def test_a_direct_message_shows_as_sent_only_once_accepted(
+    bob: ChatClient, alice: pexpect.spawn
+) -> None:
+    alice.send("/msg nobody hi\r")
+    alice.expect("direct message not sent: nobody with that nick is connected")
+    seen = alice.before
+    alice.send("/msg bob over here\r")
+    alice.expect(f"direct to {STYLES}bob{STYLES}\\] {STYLES}<{STYLES}alice{STYLES}> over here")
+    seen += alice.before
+    assert next_of(bob, Whisper) == Whisper("alice", "over here")
+    assert not re.search(f"direct to {STYLES}nobody", seen), seen
+    leave(alice)
 
 
 def test_joining_again_and_switching_say_where_plain_lines_go(
-    server: Server, bob: ChatClient
+    bob: ChatClient, alice: pexpect.spawn
 ) -> None:
-    child = spawn(server.address[1], "--nick", "alice")
-    try:
-        child.expect("#lobby>")
-        child.send("/join rust\r")
-        child.expect(r"you joined \(plain lines go here now\)")
-        child.expect("#rust>")
-        child.send("/room lobby\r")
-        child.expect("plain lines now go to #lobby")
-        child.expect("#lobby>")
-        child.send("/join Rust\r")
-        child.expect("you are in #rust already; plain lines go there now")
-        child.expect("#rust>")
-        assert "you joined" not in child.before
-        bob.join("rust").wait(10)
-        child.expect(" joined")
-        child.send("said in rust\r")
-        said = next_of(bob, Deliver)
-        assert (said.room, said.text) == ("rust", "said in rust")
-        child.expect("> said in rust")
-        child.expect("#rust>")
-        child.sendcontrol("d")
-        assert finish(child) == 0
-    finally:
-        child.close(force=True)
+    alice.send("/join rust\r")
+    alice.expect(r"you joined \(plain lines go here now\)")
+    alice.expect("#rust>")
+    alice.send("/room lobby\r")
+    alice.expect("plain lines now go to #lobby")
+    alice.expect("#lobby>")
+    alice.send("/join Rust\r")
+    alice.expect("you are in #rust already; plain lines go there now")
+    alice.expect("#rust>")
+    assert "you joined" not in alice.before
+    bob.join("rust").wait(10)
+    alice.expect(" joined")
+    alice.send("said in rust\r")
+    said = next_of(bob, Deliver)
+    assert (said.room, said.text) == ("rust", "said in rust")
+    alice.expect("> said in rust")
+    leave(alice, "#rust>")
 
 
-def test_ctrl_c_clears_the_line_and_a_second_one_leaves(server: Server, bob: ChatClient) -> None:
-    child = spawn(server.address[1], "--nick", "alice")
-    try:
-        child.expect("#lobby>")
-        child.send("half typed")
-        child.expect("typed")
-        child.sendcontrol("c")  # the line is erased in place: the same prompt runs on
-        child.send("fresh\r")
-        assert next_of(bob, Deliver).text == "fresh"
-        child.expect("> fresh")
-        child.expect("#lobby>")
-        child.sendcontrol("c")  # on an empty line: only says how to leave
-        child.expect("press Ctrl-C again to leave")
-        child.expect("#lobby>")
-        child.sendcontrol("c")
-        assert finish(child) == 0
-        assert next_of(bob, Left) == Left("lobby", "alice", LeaveReason.QUIT, "bye")
-    finally:
-        child.close(force=True)
+def test_ctrl_c_clears_the_line_and_a_second_one_leaves(
+    bob: ChatClient, alice: pexpect.spawn
+) -> None:
+    alice.send("half typed")
+    alice.expect("typed")
+    alice.sendcontrol("c")  # the line is erased in place: the same prompt runs on
+    alice.send("fresh\r")
+    assert next_of(bob, Deliver).text == "fresh"
+    alice.expect("> fresh")
+    alice.expect("#lobby>")
+    alice.sendcontrol("c")  # on an empty line: only says how to leave
+    alice.expect("press Ctrl-C again to leave")
+    alice.expect("#lobby>")
+    alice.sendcontrol("c")
+    assert finish(alice) == 0
+    assert next_of(bob, Left) == Left("lobby", "alice", LeaveReason.QUIT, "bye")
 
 
 def test_no_server_is_said_before_a_nick_is_asked_for() -> None:
     port = free_port()
-    child = spawn(port)
-    try:
+    with terminal(port) as child:
         child.expect(f"error: cannot connect to 127.0.0.1:{port}: Connection refused")
         assert "nick" not in child.before
         assert finish(child) == 3
-    finally:
-        child.close(force=True)
 
 
 def test_make_client_ends_without_a_make_error_when_the_server_shuts_down(
@@ -394,9 +361,10 @@ def test_make_client_ends_without_a_make_error_when_the_server_shuts_down(
 def test_lines_typed_while_reconnecting_are_sent_after_the_rejoin(
     server: Server, bob: ChatClient
 ) -> None:
-    relay = Relay(server.address)
-    child = spawn(relay.port, "--nick", "alice", "--reconnect")
-    try:
+    with (
+        contextlib.closing(Relay(server.address)) as relay,
+        terminal(relay.port, "--nick", "alice", "--reconnect") as child,
+    ):
         child.expect("#lobby>")
         assert next_of(bob, Joined) == Joined("lobby", "alice")
         relay.down.set()
@@ -413,61 +381,47 @@ def test_lines_typed_while_reconnecting_are_sent_after_the_rejoin(
         assert next_of(bob, Deliver).text == "typed while away"
         assert next_of(bob, Deliver).text == "and this"
         child.expect("> and this")  # our own lines come back (ECHO) ...
-        child.expect("#lobby>")  # ... and the prompt is drawn again
-        child.sendcontrol("d")
-        assert finish(child) == 0
-    finally:
-        child.close(force=True)
-        relay.close()
+        leave(child)  # ... and the prompt is drawn again
 
 
 def test_a_line_longer_than_max_text_goes_as_several_messages() -> None:
     config = ServerConfig(host="127.0.0.1", port=0, max_text=40)
-    with Server(config) as server, ChatClient.connect(*server.address, "bob") as bob:
-        child = spawn(server.address[1], "--nick", "alice")
-        try:
-            child.expect("#lobby>")
-            line = "naïve café " * 9  # 117 characters, 135 bytes
-            child.send(line + "\r")
-            got = ""
-            while got != line:
-                said = next_of(bob, Deliver)
-                assert len(said.text.encode()) <= 40 and said.sender == "alice"
-                got += said.text
-            child.send("/msg bob " + line.strip() + "\r")
-            child.expect("direct to")
-            got = ""
-            while got != line.strip():
-                got += next_of(bob, Whisper).text
-            child.expect("#lobby>")
-            child.sendcontrol("d")
-            assert finish(child) == 0
-        finally:
-            child.close(force=True)
+    with (
+        Server(config) as server,
+        ChatClient.connect(*server.address, "bob") as bob,
+        terminal(server.address[1], "--nick", "alice") as child,
+    ):
+        child.expect("#lobby>")
+        line = "naïve café " * 9  # 117 characters, 135 bytes
+        child.send(line + "\r")
+        got = ""
+        while got != line:
+            said = next_of(bob, Deliver)
+            assert len(said.text.encode()) <= 40 and said.sender == "alice"
+            got += said.text
+        child.send("/msg bob " + line.strip() + "\r")
+        child.expect("direct to")
+        got = ""
+        while got != line.strip():
+            got += next_of(bob, Whisper).text
+        leave(child)
 
 
-def test_tab_completes_commands_rooms_and_nicks(server: Server, bob: ChatClient) -> None:
-    child = spawn(server.address[1], "--nick", "alice")
-    try:
-        child.expect("#lobby>")
-        child.send("/jo\t")
-        child.expect(f"/jo{STYLES}in")  # drawn as what it adds to what was typed
-        child.send("rust\r")
-        child.expect(r"you joined \(plain lines")
-        child.expect("#rust>")
-        child.send("/room #lo\t")
-        child.expect("bby")  # completed (in the prompt's own time: wait before Enter)
-        child.send("\r")
-        child.expect("plain lines now go to #lobby")
-        child.expect("#lobby>")
-        child.send("b\t")
-        child.expect("ob")
-        child.send(" hi\r")
-        said = next_of(bob, Deliver)
-        assert (said.room, said.text) == ("lobby", "bob hi")
-        child.expect("> bob hi")
-        child.expect("#lobby>")
-        child.sendcontrol("d")
-        assert finish(child) == 0
-    finally:
-        child.close(force=True)
+def test_tab_completes_commands_rooms_and_nicks(bob: ChatClient, alice: pexpect.spawn) -> None:
+    alice.send("/jo\t")
+    alice.expect(f"/jo{STYLES}in")  # drawn as what it adds to what was typed
+    alice.send("rust\r")
+    alice.expect(r"you joined \(plain lines")
+    alice.expect("#rust>")
+    alice.send("/room #lo\t")
+    alice.expect("bby")  # completed (in the prompt's own time: wait before Enter)
+    alice.send("\r")
+    alice.expect("plain lines now go to #lobby")
+    alice.expect("#lobby>")
+    alice.send("b\t")
+    alice.expect("ob")
+    alice.send(" hi\r")
+    said = next_of(bob, Deliver)
+    assert (said.room, said.text) == ("lobby", "bob hi")
+    alice.expect("> bob hi")
+    leave(alice)

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from reference.outbox import OutputStopped
 from spec.codec import encode
 from spec.constants import Capability, ErrorCode
 from spec.events import Deliver, Error, Event, Join, ListRooms, Send, Who
@@ -75,7 +76,7 @@ def test_a_client_that_never_reads_its_answers_stays_bounded(kind: str) -> None:
             # the close; SLOW_CONSUMER is sent without waiting, so it may be lost in the full
             # socket, but no other ERROR may come.
             assert server.wait_sessions(MEMBERS + 2, timeout=15.0), "the hog was never cut"
-            assert session.outbox.failed == "cut", session.outbox.failed
+            assert session.outbox.failed is OutputStopped.CUT, session.outbox.failed
             got = hog.until_closed(timeout=15)
             assert isinstance(got[-1], Closed), got[-1]
             assert all(e.code == ErrorCode.SLOW_CONSUMER for e in got if isinstance(e, Error))

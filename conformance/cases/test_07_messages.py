@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.client import MockClient, describe
+from conformance.client import Guard, MockClient, describe, one_of
 from conformance.context import Case
 from conformance.errors import Violation
 from conformance.markers import requirement
@@ -187,8 +187,9 @@ def test_direct_reaches_only_the_addressee(cw: Case) -> None:
     nothing_like(c, whisper_of("for b only"), "WHISPER meant for someone else", "MSG-10")
     nothing_like(a, whisper_of("for b only"), "WHISPER of own DIRECT to another", "MSG-10")
     a.send_frame(Direct(a.nick, "to myself"))
+    wanted: list[Guard[Whisper | Ack | Error]] = [whisper_of("to myself"), one_of(Ack, Error)]
     got = a.collect(
-        [whisper_of("to myself"), lambda e: isinstance(e, Ack | Error)],
+        wanted,
         "the WHISPER to oneself and its ACK",
         "MSG-12",
     )

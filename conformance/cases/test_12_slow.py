@@ -159,7 +159,6 @@ def _judge_cut(
         if any(log.stalled for log in logs):  # held for good: the hold bound broken too
             cw.check(False, "SLOW-8", "a sender held at most slow_timeout_ms", "held for good")
         raise Violation("SLOW-1", f"{stalled.nick} cut with SLOW_CONSUMER", "it was never cut")
-    assert isinstance(left, Left)
     cw.check(
         left.reason == LeaveReason.SLOW_CONSUMER,
         "SLOW-1",
@@ -189,13 +188,16 @@ def _stalled_member(
     cw: Case,
     watcher: MockClient,
     room: str | None,
-    stop: threading.Event,
     w: Welcome,
     *,
     writes: bool = True,
-) -> MockClient:
-    """A client that registers (and joins ``room``) and then never reads. With ``writes`` it
-    PINGs on its own (KEEP-11), so only its reading is at fault and never its silence."""
+    cut_watcher: MockClient | None = None,
+) -> tuple[MockClient, threading.Event]:
+    """A client that registers (and joins ``room``, seen by ``watcher``) and then never reads,
+    and an event set once its cut is seen: by ``cut_watcher`` in the lobby if given, else by
+    ``watcher``. With ``writes`` it PINGs on its own (KEEP-11), so only its reading is at
+    fault and never its silence."""
+    stop = threading.Event()
     nick = cw.nick("stalled")
     stalled = cw.client("stalled", read=False, rcvbuf=TINY_RCVBUF)
     stalled.send_frame(Hello(nick=nick))
@@ -206,7 +208,11 @@ def _stalled_member(
     watcher.expect(joined_about(where, nick), "JOINED of the stalled member", "PRES-1")
     if writes:
         pinging(stalled, stop, w.idle_timeout_ms)
-    return stalled
+    if cut_watcher is None:
+        _watch_cut(watcher, where, nick, stop)
+    else:
+        _watch_cut(cut_watcher, "lobby", nick, stop)
+    return stalled, stop
 
 
 def _more_senders(cw: Case, first: MockClient, w: Welcome, slow: float) -> list[MockClient]:
@@ -228,7 +234,30 @@ def _flood_all(
     (set when the cut is seen); if the floods end first (the server ended every sender's
     session), it still waits for the cut as long as a congestion may last."""
     deadline = time.monotonic() + (3 * slow + 30) * cw.scale
-    logs = cw.parallel(
+    # Within a flood bucket pipelining gains nothing, and one message at a time keeps each
+    # answer's wait to one hold (SLOW-8 is per congestion episode).
+    window = 1 if w.rate else 32
+    logs = _floods(cw, senders, target, stop, w, slow, deadline, direct=direct, window=window)
+    stop.wait(slow + 2 * _grace(cw, slow))
+    return logs
+
+
+def _floods(
+    cw: Case,
+    senders: list[MockClient],
+    target: str,
+    stop: threading.Event,
+    w: Welcome,
+    slow: float,
+    deadline: float,
+    *,
+    direct: bool = False,
+    window: int = 32,
+) -> list[FloodLog]:
+    """Every sender floods ``target`` with messages of max_text bytes, each sender's texts
+    tagged with its index, until ``stop`` or ``deadline``; each answer awaited as long as
+    one hold may last."""
+    return cw.parallel(
         len(senders),
         lambda i: flood(
             senders[i],
@@ -238,14 +267,10 @@ def _flood_all(
             stop=stop,
             deadline=deadline,
             answer_wait=slow + 2 * _grace(cw, slow),
-            # Within a flood bucket pipelining gains nothing, and one message at a time keeps
-            # each answer's wait to one hold (SLOW-8 is per congestion episode).
-            window=1 if w.rate else 32,
+            window=window,
             tag=f"s{i}:",
         ),
     )
-    stop.wait(slow + 2 * _grace(cw, slow))
-    return logs
 
 
 @requirement(
@@ -264,14 +289,10 @@ def test_stalled_member_is_cut_and_holds_the_room_only_so_long(cw: Case) -> None
     w, slow = _params(cw, sender)
     join(sender, room)
     join(reader, room)
-    senders = [sender] + [
-        cw.registered(f"sender{i}") for i in range(1, _senders_needed(cw, w, slow))
-    ]
+    senders = _more_senders(cw, sender, w, slow)
     for extra in senders[1:]:
         join(extra, room)
-    stop = threading.Event()
-    stalled = _stalled_member(cw, reader, room, stop, w)
-    _watch_cut(reader, room, stalled.nick, stop)
+    stalled, stop = _stalled_member(cw, reader, room, w)
     pings: list[float] = []
     pinger = _ping_latencies(bystander, stop, pings)
     logs = _flood_all(cw, senders, room, False, stop, w, slow)
@@ -298,14 +319,10 @@ def test_direct_to_a_stalled_client_holds_the_sender(cw: Case) -> None:
     from the sender until the addressee is no longer congested or has been cut."""
     sender, watcher = cw.registered("sender"), cw.registered("watcher")
     w, slow = _params(cw, sender)
-    senders = [sender] + [
-        cw.registered(f"sender{i}") for i in range(1, _senders_needed(cw, w, slow))
-    ]
+    senders = _more_senders(cw, sender, w, slow)
     for c in senders:
         c.light = True
-    stop = threading.Event()
-    stalled = _stalled_member(cw, watcher, None, stop, w)
-    _watch_cut(watcher, "lobby", stalled.nick, stop)
+    stalled, stop = _stalled_member(cw, watcher, None, w)
     logs = _flood_all(cw, senders, stalled.nick, True, stop, w, slow)
     stop.set()
     _judge_cut(cw, stalled, watcher, "lobby", logs, w)
@@ -341,19 +358,7 @@ def test_member_that_keeps_up_is_never_cut(cw: Case) -> None:
     # A client that may fall behind PINGs on its own (KEEP-11): its PONGs to the server's
     # PINGs can queue behind its backlog past the idle timeout, at some legal settings.
     pinging(spurts, stop, w.idle_timeout_ms)
-    until = time.monotonic() + 3 * slow * cw.scale
-    logs = cw.parallel(
-        len(senders),
-        lambda i: flood(
-            senders[i],
-            room,
-            direct=False,
-            size=w.max_text,
-            stop=stop,
-            deadline=until,
-            answer_wait=slow + 2 * _grace(cw, slow),
-        ),
-    )
+    logs = _floods(cw, senders, room, stop, w, slow, time.monotonic() + 3 * slow * cw.scale)
     stop.set()
     pacer.join(5)
     spurts.resume_reading()
@@ -425,9 +430,7 @@ def test_congested_member_is_not_cut_as_idle(cw: Case) -> None:
     for c in senders:
         c.light = True
         join(c, room)
-    stop = threading.Event()
-    stalled = _stalled_member(cw, sender, room, stop, w, writes=False)
-    _watch_cut(watcher, "lobby", stalled.nick, stop)
+    stalled, stop = _stalled_member(cw, sender, room, w, writes=False, cut_watcher=watcher)
     logs = _flood_all(cw, senders, room, False, stop, w, slow)
     stop.set()
     left = next((e for _, e in watcher.log if left_about("lobby", stalled.nick)(e)), None)

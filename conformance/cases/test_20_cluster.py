@@ -11,8 +11,9 @@ import os
 import signal
 import threading
 import time
+from typing import TypeGuard
 
-from conformance.client import MockClient, describe
+from conformance.client import Incoming, MockClient, describe, one_of
 from conformance.context import Case
 from conformance.errors import SkipReason, Violation, skip
 from conformance.markers import requirement
@@ -89,9 +90,7 @@ def test_concurrent_senders_on_different_nodes(cw: Case) -> None:
             sender.send_frame(Send(room, f"{sender.nick}:{n}"))
         acks: list[int] = []
         while len(acks) < count:
-            item, _ = sender.expect_where(
-                lambda e: isinstance(e, Ack | Error), "the answer to a SEND", "CLUSTER-1"
-            )
+            item, _ = sender.expect(one_of(Ack, Error), "the answer to a SEND", "CLUSTER-1")
             if not isinstance(item, Ack):
                 raise Violation("CLUSTER-1", "ACK", describe(item))
             acks.append(item.seq)
@@ -174,19 +173,18 @@ def test_failed_node(cw: Case, node_pids: list[int]) -> None:
         for watcher in survivors[2:] or survivors:
             wanted = {(where, m.nick) for m in doomed for where in (room, "lobby")}
 
-            def lost(e: object, w: set[tuple[str, str]] = wanted) -> bool:
+            def lost(e: Incoming, w: set[tuple[str, str]] = wanted) -> TypeGuard[Left]:
                 return isinstance(e, Left) and (e.room, e.nick) in w
 
             while wanted:
                 left = max(0.1, frozen_at + bound + 1 - time.monotonic()) / cw.scale
-                item, skipped = watcher.expect_where(
+                item, skipped = watcher.expect(
                     lost,
                     f"LEFT of {len(wanted)} more of the frozen node's members",
                     "CLUSTER-5",
                     timeout=left,
                 )
                 kept[watcher.name] += skipped
-                assert isinstance(item, Left)
                 wanted.discard((item.room, item.nick))
                 cw.check(item.reason == LeaveReason.LOST, "CLUSTER-5", "reason LOST",
                          str(item.reason))  # fmt: skip
@@ -277,5 +275,4 @@ def test_one_node_shuts_down(cw: Case, node_pids: list[int]) -> None:
     item, _ = watcher.expect(
         left_about("lobby", leaving.nick), "LEFT of the shut-down node's member", "CLUSTER-9"
     )
-    assert isinstance(item, Left)
     cw.check(item.reason == LeaveReason.SHUTDOWN, "CLUSTER-9", "reason SHUTDOWN", str(item.reason))

@@ -43,7 +43,8 @@ def body(ftype: FrameType, values: Mapping[str, Value], *, overrun: str = "") ->
             out += raw if isinstance(raw, bytes) else bytes([raw])
         elif con is Str8 or con is Str16:
             raw = values[name]
-            assert isinstance(raw, bytes)
+            if not isinstance(raw, bytes):
+                raise TypeError(f"{ftype.name}.{name}: a string field takes bytes, not {raw!r}")
             count = len(raw) + (1 if name == overrun else 0)
             out += struct.pack(">B" if con is Str8 else ">H", count) + raw
             if name == overrun:

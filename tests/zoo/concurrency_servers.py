@@ -265,7 +265,7 @@ def _jump_queue(session: Session, frame: bytes, *, over: Callable[[bytes], bool]
         at = len(chunks)
         while at > 0 and isinstance(tail := chunks[at - 1], bytes) and over(tail):
             at -= 1
-        if at == len(chunks) or box._final or box.failed or box.pending > 4096:
+        if at == len(chunks) or box._final or box.failed is not None or box.pending > 4096:
             return False
         chunks.insert(at, frame)
         box.pending += len(frame)
