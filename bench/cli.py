@@ -14,6 +14,7 @@ from . import (
     codecbench,
     connections,
     fanout,
+    hostile,
     overload,
     plot,
     preflight,
@@ -37,6 +38,7 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "overload": overload.run,
     "burst": burst.run,
     "shutdown": shutdown.run,
+    "hostile": hostile.run,
     "codec": codecbench.run,
 }
 #: How many points each scenario measures per server.
@@ -48,6 +50,7 @@ POINTS: dict[str, Callable[[Preset], int]] = {
     "overload": lambda p: 1,
     "burst": lambda p: len(p.burst_sizes),
     "shutdown": lambda p: len(p.shutdown_sizes),
+    "hostile": lambda p: len(p.hostile_close_sizes) + len(p.hostile_trickle_sizes),
 }
 #: Arguments the bench gives the reference server it starts: no flood limit (a bench floods).
 REFERENCE_ARGS = ("--rate", "0")

@@ -49,6 +49,19 @@ class Preset:
     payload: int = 64
     batch: int = 64
     window: int = 512
+    #: hostile: registered connections that all close at one instant (mass close), and
+    #: connections that trickle a HELLO a byte a second (trickle).
+    hostile_close_sizes: tuple[int, ...] = (3000,)
+    hostile_trickle_sizes: tuple[int, ...] = (2000,)
+    #: hostile: seconds of probes before the attack, and the attack's window.
+    hostile_before_s: float = 2.0
+    hostile_window_s: float = 8.0
+    #: hostile: after the window, how long probes under way may still arrive, and how long
+    #: the server may take to be back to its descriptors before the crowd came.
+    hostile_grace_s: float = 5.0
+    hostile_settle_s: float = 10.0
+    #: hostile: one bystanders' probe message every this many seconds.
+    probe_every_s: float = 0.02
 
     def messages_for(self, deliveries: int, fan: int, bounds: tuple[int, int]) -> int:
         low, high = bounds
@@ -64,6 +77,8 @@ class Preset:
             connection_levels=sizes,
             burst_sizes=sizes,
             shutdown_sizes=sizes,
+            hostile_close_sizes=sizes,
+            hostile_trickle_sizes=sizes,
         )
 
 
@@ -124,6 +139,12 @@ SMOKE = Preset(
     run_deadline_s=20.0,
     slow_deadline_s=3.0,
     connect_timeout=20.0,
+    hostile_close_sizes=(50,),
+    hostile_trickle_sizes=(50,),
+    hostile_before_s=0.5,
+    hostile_window_s=1.5,
+    hostile_grace_s=2.0,
+    hostile_settle_s=3.0,
 )
 
 PRESETS = {p.name: p for p in (STANDARD, SMOKE)}

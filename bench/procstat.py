@@ -88,6 +88,14 @@ def sample(pid: int) -> ProcSample | None:
     return ProcSample((utime + stime) / _CLOCK_TICKS, rss, threads, precise)
 
 
+def open_fds(pid: int) -> int | None:
+    """How many descriptors the process holds now, or None if it is gone or unreadable."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
 _LISTEN = "0A"
 
 

@@ -129,6 +129,23 @@ COLUMNS: dict[str, list[Column]] = {
         Column("median close s", "median_close_s", _num(3), DOWN),
         Column("cpu s", "shutdown_cpu_s", _num(2), DOWN),
     ],
+    "hostile": [
+        Column("p99 ms", "during_p99_ms", _num(1), DOWN),
+        Column("p99 < 250 ms", "within_target", _yes),
+        Column("p50 ms", "during_p50_ms", _num(1), DOWN),
+        Column("max ms", "during_max_ms", _num(1), DOWN),
+        Column("before p99", "before_p99_ms", _num(1), DOWN),
+        Column("probes", "during_probes", _num(0)),
+        Column("lost", "during_lost", _num(0)),
+        Column("RSS MiB before", "rss_before_kib", _mib, DOWN),
+        Column("peak", "rss_peak_kib", _mib, DOWN),
+        Column("after", "rss_after_kib", _mib, DOWN),
+        Column("cleanup s", "cleanup_s", _num(2), DOWN),
+        Column("trickled", "trickled", _num(0)),
+        Column("cut in window", "crowd_cut", _num(0)),
+        Column("before p50", "before_p50_ms", _num(1), DOWN),
+        Column("before max", "before_max_ms", _num(1), DOWN),
+    ],
     "codec": [
         Column("bytes", "frame_bytes", _num(0)),
         Column("encode construct ns", "encode_construct_ns", _num(0)),
@@ -148,6 +165,7 @@ TITLES = {
     "overload": "overload: senders flood a room faster than its members read",
     "burst": "burst: N clients connect at one instant (HELLO with QUIET, default room)",
     "shutdown": "shutdown: SIGTERM to a server holding N registered clients",
+    "hostile": "hostile: bystanders' delivery latency while a crowd of N connections attacks",
     "codec": "codec: cost per frame, construct definitions vs fast path",
 }
 
@@ -162,6 +180,16 @@ NOTES = {
         "when it read it after the run; 'no ERROR' = it found none, which is usual: a server "
         "tries SLOW_CONSUMER without blocking and then closes (§12.2), and the member's full "
         "buffers seldom leave room for it; — = it was never cut",
+    ],
+    "hostile": [
+        "p50/p99/max ms: delivery latency of the bystanders' probes (one every 20 ms, from a "
+        "sender to a receiver in their own room) sent during the attack's window; before: "
+        "those sent in the seconds before it; lost: probes that never arrived (counted with "
+        "the time they were waited for); RSS: the server's just before the attack, its peak "
+        "from then on, and after; cleanup s: from the crowd's close until the server's "
+        "descriptors were back to their count before the crowd came (— = not within the "
+        "settle time, or no server pid); trickled: connections still open when the trickle began "
+        "(a server may cut surplus handshakes at once); cut in window: those it closed during it",
     ],
 }
 RATIO_NOTE = (

@@ -4,7 +4,7 @@ Each worker is its own process (spawned), so the load the harness generates is n
 one interpreter lock. Between orders it keeps reading its sockets, so idle clients answer
 the server's PINGs and are not cut for idleness while other workers connect. The sockets
 themselves are in :mod:`.clients`; the measured run is :mod:`.runloop`, the burst and
-shutdown orders :mod:`.burstload`.
+shutdown orders :mod:`.burstload`, the hostile crowd :mod:`.hostileload`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .burstload import Burst, watch_close
 from .clients import Client, Connections, describe
 from .dialects import MessageMaker, make_stream
 from .floodclose import flood_close
+from .hostileload import Trickle, close_at
 from .metrics import ACKED_DIALECTS
 from .orders import SENDING_ROLES, ClientSpec, ConnectOrder, Role, RunOrder
 from .procstat import raise_fd_limit
@@ -39,6 +40,7 @@ class Worker:
         self.order: ConnectOrder | None = None
         self.fd_limit = raise_fd_limit()
         burst = Burst(self.net)
+        self.trickle = Trickle()
         self.orders: dict[str, Callable[[Any], Any]] = {
             "connect": self.connect,
             "run": self.run,
@@ -47,6 +49,9 @@ class Worker:
             "burst-fire": burst.fire,
             "watch-close": partial(watch_close, self.net),
             "flood-close": partial(flood_close, self.net),
+            "close-at": partial(close_at, self.net),
+            "trickle-open": self.trickle.open,
+            "trickle": self.trickle.run,
         }
 
     def serve(self) -> None:
@@ -70,6 +75,7 @@ class Worker:
 
     def reset(self, _: object = None) -> dict[str, Any]:
         self.net.reset()
+        self.trickle.close()
         return {}
 
     def connect(self, order: ConnectOrder) -> dict[str, Any]:

@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 
-from bench import capacity, plot, procstat
+from bench import capacity, hostile, plot, procstat
+from bench.bystanders import ProbeLog
 from bench.dialects import ChatwireStream, LineStream, MessageMaker, RawStream, make_stream
+from bench.hostileload import Trickle, TrickleOrder
 from bench.orders import Dialect, Role
 from bench.report import TITLES, ratios, tables
 from bench.resp import command
@@ -41,6 +43,7 @@ SCENARIOS = [
     "overload",
     "burst",
     "shutdown",
+    "hostile",
     "codec",
 ]
 
@@ -75,6 +78,9 @@ def test_smoke_run_with_compare_and_json(scenario: str, tmp_path: Path) -> None:
         assert not str(f["status"]).startswith(("server", "connect")), (r["server"], f)
         if scenario == "shutdown" and r["server"] == "redis":
             assert f["status"] == "skipped: Redis sends no shutdown notice"
+            continue
+        if scenario == "hostile" and r["server"] != "reference":
+            assert f["status"] == "skipped: not a chatwire/1 server"
             continue
         assert f["status"] in ("complete", "deadline"), f
     if scenario != "codec":
@@ -140,11 +146,34 @@ def _check(scenario: str, results: list[dict[str, Any]]) -> None:
         assert all(f["notified"] == f["registered"] for f in by_server["reference"])
         assert all(f["within_target"] in (True, False) for f in by_server["reference"])
         assert all(f["notified"] == 0 for s in ("naive", "raw") for f in by_server[s])
+    elif scenario == "hostile":
+        _check_hostile(by_server["reference"])
     elif scenario == "codec":
         names = {json.dumps(r["params"]["frame"]) for r in results}
         assert names == {'"SEND"', '"DELIVER"', '"ACK"'}
         for f in by_server["in-process"]:
             assert f["encode_fast_ns"] > 0 and f["decode_construct_ns"] > 0
+
+
+def _check_hostile(figures: list[dict[str, Any]]) -> None:
+    mass_close, trickle = figures
+    for f in figures:
+        # Every probe, before and during the attack, reached the other bystander.
+        assert f["before_probes"] > 0 and f["during_probes"] > 0, f
+        assert f["before_lost"] == f["during_lost"] == 0, f
+        for when in ("before", "during"):
+            assert 0 < f[f"{when}_p50_ms"] <= f[f"{when}_p99_ms"] <= f[f"{when}_max_ms"], f
+        assert f["within_target"] in (True, False)
+        assert f["rss_before_kib"] > 0 and f["rss_peak_kib"] > 0 and f["rss_after_kib"] > 0
+        # The server let go of every crowd connection within the settle time.
+        assert f["cleanup_s"] is not None and f["server_fds_after"] <= f["server_fds_base"], f
+    assert mass_close["crowd"] == mass_close["crowd_closed"] == 50, mass_close
+    assert mass_close["close_spread_ms"] >= 0
+    # Whatever the server cut for holding too many handshakes, the rest trickled 2 bytes
+    # each (1.5 s) and none registered: no WELCOME, only HANDSHAKE_TIMEOUT if anything.
+    assert trickle["crowd"] == trickle["trickled"] + trickle["crowd_cut_before_attack"] == 50
+    assert trickle["crowd_bytes_sent"] <= 2 * trickle["trickled"]
+    assert set(trickle["crowd_errors"]) <= {"HANDSHAKE_TIMEOUT"}, trickle
 
 
 def _before(figures: list[dict[str, Any]], f: dict[str, Any]) -> int:
@@ -448,3 +477,19 @@ def test_shutdown_under_a_flood_tells_every_client_exactly_once(tmp_path: Path) 
     # its backlog too slowly to reach the ERROR within the drain time.
     assert f["notified"] > 0 and f["notified"] + f["no_error"] == f["registered"], f
     assert f["frames_after_fatal"] == f["still_open"] == 0 and not f["other_errors"], f
+
+
+def test_hostile_splits_probes_at_the_attack_and_counts_the_lost_with_their_wait() -> None:
+    ms = 1_000_000
+    log = ProbeLog(sent_ns=[0, 20 * ms, 40 * ms, 60 * ms, 80 * ms], ended_ns=1000 * ms)
+    log.latency_ns = {0: 1 * ms, 20 * ms: 3 * ms, 40 * ms: 300 * ms, 60 * ms: 2 * ms}
+    f = hostile._probes(log, attack_ns=40 * ms, end_ns=100 * ms)
+    assert (f["before_probes"], f["before_lost"], f["before_max_ms"]) == (2, 0, 3.0)
+    assert (f["during_probes"], f["during_lost"]) == (3, 1)
+    # The probe sent at 80 ms never came: it counts as waited for until 1000 ms.
+    assert (f["during_p50_ms"], f["during_max_ms"]) == (300.0, 920.0)
+
+
+def test_a_trickle_never_finishes_its_hello() -> None:
+    with pytest.raises(ValueError, match="would finish its"):
+        Trickle().run(TrickleOrder(0, 100.0, "t"))

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 #: at one instant), thousands of waiters at the default 5 ms cost the kernel more than the work
 #: (bystanders' delivery max 3.4 s; at 50 ms, 0.13-0.8 s, p99 under 80 ms). Every handler
 #: thread blocks within far less than 50 ms, so no thread holds the GIL that long in practice.
+#: Not longer: at 200 ms, 15,000 clients closing at once are cleaned up in 12 s rather than 18 s,
+#: but bystanders' p99 beside 2,000 trickling handshakes goes from 115 ms to 1.2 s.
 RUN_SWITCH_INTERVAL = 0.05
 
 #: The interpreter's switch interval (seconds) while shutting down. A thread waiting for the
