@@ -11,7 +11,7 @@ with ``more``=1 on all but the last (§3.3).
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from spec.constants import FrameType
 from spec.fastpath import frame, str8, str16
@@ -55,6 +55,40 @@ def acks(room8: bytes, first_seq: int, count: int) -> list[bytes]:
     head = _HEADER.pack(len(room8) + 9, FrameType.ACK) + room8
     seq_bytes = _U64.pack
     return [head + seq_bytes(seq) for seq in range(first_seq, first_seq + count)]
+
+
+#: ``pack(length, type, room8, seq, sender8)`` for a DELIVER's bytes up to its text, by the
+#: lengths of the room's and the sender's names (a few shapes in practice; bounded anyway).
+_DELIVER_HEADS: dict[tuple[int, int], Callable[..., bytes]] = {}
+
+
+def delivers_data(room8: bytes, first_seq: int, sender8: bytes, texts16: Sequence[bytes]) -> bytes:
+    """``b"".join(delivers(...))`` with one ``pack`` per message and no list of frames: the
+    bytes a fan-out queues for every member."""
+    shape = (len(room8), len(sender8))
+    head = _DELIVER_HEADS.get(shape)
+    if head is None:
+        if len(_DELIVER_HEADS) >= 1024:
+            _DELIVER_HEADS.clear()
+        head = struct.Struct(f">IB{shape[0]}sQ{shape[1]}s").pack
+        _DELIVER_HEADS[shape] = head
+    fixed = shape[0] + 8 + shape[1] + 1
+    kind = int(FrameType.DELIVER)
+    out: list[bytes] = []
+    add = out.append
+    for seq, text16 in enumerate(texts16, first_seq):
+        add(head(fixed + len(text16), kind, room8, seq, sender8))
+        add(text16)
+    return b"".join(out)
+
+
+def acks_data(room8: bytes, first_seq: int, count: int) -> bytes:
+    """``b"".join(acks(...))``, built by ``bytes.join`` alone (every ACK of a batch has the
+    same head, only the seq differs)."""
+    if count <= 0:
+        return b""
+    head = _HEADER.pack(len(room8) + 9, FrameType.ACK) + room8
+    return head + head.join(map(_U64.pack, range(first_seq, first_seq + count)))
 
 
 def whisper(sender8: bytes, text: str) -> bytes:

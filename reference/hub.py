@@ -188,13 +188,15 @@ class Hub:
                     answer += data
             else:
                 room.seq += len(texts16)
-                delivers = frames.delivers(room8, first, room.members[member], texts16)
-                acks = frames.acks(room8, first, len(texts16))
-                data = b"".join(delivers)
+                sender8 = room.members[member]
                 if member.echo:
+                    delivers = frames.delivers(room8, first, sender8, texts16)
+                    acks = frames.acks(room8, first, len(texts16))
+                    data = b"".join(delivers)
                     answer = b"".join(a + d for a, d in zip(acks, delivers, strict=True))
                 else:
-                    answer = b"".join(acks)
+                    data = frames.delivers_data(room8, first, sender8, texts16)
+                    answer = frames.acks_data(room8, first, len(texts16))
             for other in room.members:
                 if other is not member:
                     other.push(data)

@@ -56,6 +56,20 @@ def test_batch_builders_match_the_one_frame_builders(
     ]
 
 
+@given(names, st.integers(0, 2**64 - 40), names, st.lists(texts, max_size=8))
+def test_joined_batch_builders_match_the_lists(
+    room: str, first: int, sender: str, texts: list[str]
+) -> None:
+    room8, sender8 = frames.str8(room), frames.str8(sender)
+    texts16 = [frames.str16(t) for t in texts]
+    assert frames.delivers_data(room8, first, sender8, texts16) == b"".join(
+        frames.delivers(room8, first, sender8, texts16)
+    )
+    assert frames.acks_data(room8, first, len(texts)) == b"".join(
+        frames.acks(room8, first, len(texts))
+    )
+
+
 def test_direct_ack_has_empty_room() -> None:
     assert frames.ack(b"\x00", 0) == encode(Ack("", 0))
 
