@@ -186,10 +186,16 @@ def test_shutdown_notice_goes_before_a_backlog_the_client_was_not_reading() -> N
                 alice.send(Send("lobby", text))
                 alice.expect(Ack)
             alice.barrier()  # every message fanned out: most of it waits in bob's outbox
-            queued = [s.outbox.pending for s in server._sessions if s.nick == "bob"]
-            assert queued and queued[0] > 100_000, queued
+            (session,) = [s for s in server._sessions if s.nick == "bob"]
+            assert session.outbox.pending > 100_000, session.outbox.pending
             stopper = threading.Thread(target=server.shutdown)
             stopper.start()
+            # bob reads only once SERVER_SHUTDOWN is queued (phase 2): reading earlier would
+            # drain the backlog before there is anything to drop.
+            deadline = time.monotonic() + 10.0
+            while not session.outbox._final and time.monotonic() < deadline:
+                threading.Event().wait(0.005)  # a condition with a deadline
+            assert session.outbox._final, "SERVER_SHUTDOWN never queued"
             got = [e for e in bob.until_closed(10) if not isinstance(e, Ping)]
             stopper.join(10)
         finally:
