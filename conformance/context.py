@@ -10,7 +10,10 @@ from __future__ import annotations
 import itertools
 import random
 import secrets
+import sys
 import threading
+import time
+import traceback
 from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
@@ -137,10 +140,14 @@ class Case:
         threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
         for t in threads:
             t.start()
+        deadline = time.monotonic() + timeout * self.scale  # one bound for all, not one each
         for t in threads:
-            t.join(timeout=timeout * self.scale)
-        if any(t.is_alive() for t in threads):
-            raise HarnessError(f"{sum(t.is_alive() for t in threads)} threads still running")
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        stuck = [t for t in threads if t.is_alive()]
+        if stuck:
+            frame = sys._current_frames().get(stuck[0].ident or 0)
+            where = "".join(traceback.format_stack(frame)[-3:]) if frame else "?"
+            raise HarnessError(f"{len(stuck)} threads still running; the first in:\n{where}")
         found = [e for e in errors if e is not None]
         violations = [e for e in found if isinstance(e, Violation)]
         if violations:
