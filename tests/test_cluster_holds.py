@@ -19,8 +19,9 @@ from reference.outbox import Congestion, OutputStopped
 from reference.server import ServerConfig
 from spec.constants import LeaveReason
 from spec.events import Ack, Direct, Leave, Ping, Pong
+from tests.conditions import until
 from tests.rawclient import RawClient
-from tests.test_hubs import GREETING, Fake, _CongestedOutbox, _until, settle
+from tests.test_hubs import GREETING, Fake, _CongestedOutbox, settle
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
 
@@ -74,12 +75,12 @@ def test_direct_sender_held_behind_a_congested_addressee_on_another_node(
             ]
             return found[0] if found else None
 
-        assert _until(lambda: sleepy_box() is not None), "sleepy never became congested"
+        assert until(lambda: sleepy_box() is not None), "sleepy never became congested"
         box = sleepy_box()
         target = a.hub.lookup("sleepy")
         assert isinstance(target, Addressee)
         # Give node a the news (a node that never gets it fails below, at the PONG).
-        _until(lambda: target.outbox.congested, slow_timeout / 2)
+        until(lambda: target.outbox.congested, slow_timeout / 2)
         sender.send(Direct("sleepy", "are you there?"), Ping(7))
         got = sender.collect_until(lambda e: e == Pong(7), slow_timeout + 5)
         assert got == [Ack("", 0)]  # the DIRECT accepted, then held (SLOW-4) until:
@@ -126,7 +127,7 @@ def test_news_reaches_every_node_and_a_late_one_and_ends_with_the_member(
     late: ClusterHub | None = None
     try:
         bob, u = _congested_roomless(b, there, "bob")
-        assert _until(lambda: a.congested_elsewhere(u))
+        assert until(lambda: a.congested_elsewhere(u))
         assert here.congested  # so that respect_holds looks at all
         ((late, _),) = _hubs(redis, "late")
         assert late.congested_elsewhere(u)  # from the snapshot at joining: no news since
@@ -144,7 +145,7 @@ def test_news_reaches_every_node_and_a_late_one_and_ends_with_the_member(
         waiter.join(10)
         assert woke == [True], "the held sender was not woken by the clear"
         assert not here.congested
-        assert _until(lambda: not late.congested_elsewhere(u))
+        assert until(lambda: not late.congested_elsewhere(u))
     finally:
         for hub in (a, b, late):
             if hub is not None:
@@ -159,13 +160,13 @@ def test_a_node_reaped_while_its_member_is_congested_leaves_no_hold(
     (a, here), (b, there) = _hubs(redis, "a", "b")
     try:
         _, u = _congested_roomless(b, there, "bob")
-        assert _until(lambda: a.congested_elsewhere(u))
+        assert until(lambda: a.congested_elsewhere(u))
         pool = Pool(RedisAddress.parse(redis.url))
         try:
             pool.call("DEL", b"cw:node:" + b.node.encode())
         finally:
             pool.close()
-        assert _until(lambda: not a.congested_elsewhere(u))
+        assert until(lambda: not a.congested_elsewhere(u))
         assert not here.congested
         assert a.lookup("bob") is None
     finally:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,6 +21,7 @@ from reference.outbox import Congestion
 from spec.constants import ErrorCode, LeaveReason
 from spec.decoder import FrameDecoder
 from spec.events import Ack, Deliver, Error, Joined, Left, Rooms, Roster, Whisper
+from tests.conditions import until
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
 
@@ -292,15 +293,6 @@ class _CongestedOutbox:
         self.congested_since: float | None = time.monotonic()
 
 
-def _until(check: Callable[[], bool], seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def test_congestion_on_one_node_holds_senders_on_another(redis: RedisServer) -> None:
     """§12.3 across nodes: a congested member's node says so in its rooms; the other node
     holds senders to those rooms, and DIRECT senders to it, until it says it recovered."""
@@ -316,11 +308,11 @@ def test_congestion_on_one_node_holds_senders_on_another(redis: RedisServer) -> 
         assert not here.any_member_congested(lobby.members)
         outbox = _CongestedOutbox(bob)
         there.mark(outbox)  # type: ignore[arg-type]
-        assert _until(lambda: here.any_member_congested(lobby.members))
+        assert until(lambda: here.any_member_congested(lobby.members))
         target = a.lookup("bob")
         assert isinstance(target, Addressee) and target.outbox.congested
         there.clear(outbox)  # type: ignore[arg-type]
-        assert _until(lambda: not here.congested)
+        assert until(lambda: not here.congested)
         assert not target.outbox.congested
     finally:
         a.stop()

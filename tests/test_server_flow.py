@@ -18,6 +18,7 @@ import pytest
 
 from spec.constants import ErrorCode, FrameType, LeaveReason
 from spec.events import Ack, Deliver, Direct, Error, Hello, Left, Ping, Send, Welcome
+from tests.conditions import until
 from tests.rawclient import Closed, Incoming, RawClient, clients, running_server, session_threads
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
@@ -192,10 +193,7 @@ def test_shutdown_notice_goes_before_a_backlog_the_client_was_not_reading() -> N
             stopper.start()
             # bob reads only once SERVER_SHUTDOWN is queued (phase 2): reading earlier would
             # drain the backlog before there is anything to drop.
-            deadline = time.monotonic() + 10.0
-            while not session.outbox._final and time.monotonic() < deadline:
-                threading.Event().wait(0.005)  # a condition with a deadline
-            assert session.outbox._final, "SERVER_SHUTDOWN never queued"
+            assert until(lambda: session.outbox._final), "SERVER_SHUTDOWN never queued"
             got = [e for e in bob.until_closed(10) if not isinstance(e, Ping)]
             stopper.join(10)
         finally:
@@ -329,10 +327,7 @@ def test_connections_still_queued_at_shutdown_get_server_shutdown_not_a_reset() 
         queued = [RawClient(server.address) for _ in range(3)]  # the kernel completes these
         stopper = threading.Thread(target=server.shutdown)
         stopper.start()
-        deadline = time.monotonic() + 5.0
-        while not server.closing and time.monotonic() < deadline:
-            threading.Event().wait(0.01)  # a condition with a deadline: shutdown has begun
-        assert server.closing
+        assert until(lambda: server.closing, 5.0), "shutdown never began"
         gate.set()
         stopper.join(10.0)
         assert not stopper.is_alive()
