@@ -42,9 +42,9 @@ class StreamHandling:
             self._node_message(data)
             return
         if channel == CONGESTION_CHANNEL:
-            _, u, on = data.partition(b"\n")[0].split(b" ")
-            if u not in self._by_u:  # a local member: the local Congestion has it already
-                self._elsewhere.news(u, on == b"1")
+            news = self._remote_congestion(data)
+            if news is not None:
+                self._elsewhere.news(*news)
             return
         room = self._by_channel.get(channel)
         if room is None:  # unsubscribed meanwhile
@@ -151,11 +151,18 @@ class StreamHandling:
         if not ticket.done.wait(self.timeout):
             raise RedisUnavailable("no answer to who is congested")
 
-    def _congested(self, room: LocalRoom, data: bytes) -> None:
+    def _remote_congestion(self, data: bytes) -> tuple[bytes, bool] | None:
+        """A ``C U 1|0`` event as (u, congested); None about a local member (the local
+        Congestion has it already)."""
         _, u, on = data.partition(b"\n")[0].split(b" ")
-        if u in self._by_u:  # a local member: the local Congestion has it already
+        return None if u in self._by_u else (u, on == b"1")
+
+    def _congested(self, room: LocalRoom, data: bytes) -> None:
+        news = self._remote_congestion(data)
+        if news is None:
             return
-        if on == b"1":
+        u, congested = news
+        if congested:
             if not room.congested and self._congestion is not None:
                 self._congestion.mark(room.hold)  # type: ignore[arg-type]
             room.congested.add(u)
