@@ -204,13 +204,22 @@ class FrameHandling:
         max_text = self.config.max_text
         limited = self.config.rate > 0
         cap = max(1, min(BATCH_BYTES, self.config.out_limit // 8))
+        # A run names one room with one bytes object for consecutive SENDs to it (see
+        # ``scan_sends``); once that room passed the first two checks, they hold for the rest
+        # of the run (membership changes only by this client's own JOIN and LEAVE).
+        passed: bytes | None = None
+        key = ""
         for room8, text16 in run:
-            key = room_key(room8)
-            if key is None:
-                code = ErrorCode.ROOM_INVALID
-            elif key not in rooms:
-                code = ErrorCode.NOT_IN_ROOM
-            elif len(text16) - 2 > max_text:
+            if room8 is not passed:
+                found = room_key(room8)
+                if found is None:
+                    self.refuse_send(batch, ErrorCode.ROOM_INVALID)
+                    continue
+                if found not in rooms:
+                    self.refuse_send(batch, ErrorCode.NOT_IN_ROOM)
+                    continue
+                key, passed = found, room8
+            if len(text16) - 2 > max_text:
                 code = ErrorCode.TEXT_TOO_LONG
             elif limited and not self.take_token():
                 code = ErrorCode.RATE_LIMITED
@@ -221,14 +230,19 @@ class FrameHandling:
                 ):
                     self.flush_sends(batch)
                     texts = batch.texts
-                batch.room = key
-                batch.members = rooms[key].members
+                if not texts:
+                    batch.room = key
+                    batch.members = rooms[key].members
                 texts.append(text16)
                 batch.size += len(text16)
                 continue
-            self.flush_sends(batch)
-            self.respect_holds()
-            self.push(refusal(code, _SEND))
+            self.refuse_send(batch, code)
+
+    def refuse_send(self, batch: _SendBatch, code: ErrorCode) -> None:
+        """Answer a SEND with ERROR, after the accepted SENDs before it (§8.5)."""
+        self.flush_sends(batch)
+        self.respect_holds()
+        self.push(refusal(code, _SEND))
 
     def flush_sends(self, batch: _SendBatch) -> None:
         if batch.texts:

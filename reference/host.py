@@ -6,14 +6,32 @@ depends on them): the server implements :class:`SessionHost`, its config
 
 from __future__ import annotations
 
+import functools
+import queue
 import socket
-import threading
+from collections.abc import Callable
 from typing import Protocol
 
 from .ending import Ending
 from .flusher import Flusher
 from .hubapi import RoomHub
 from .outbox import Congestion, Outbox
+
+
+class Turns:
+    """A counting semaphore whose ``acquire`` and ``release`` are single C calls (the get and
+    put of a ``queue.SimpleQueue`` holding one token per turn): a handler thread takes and gives
+    up a turn for every read, and ``threading.Semaphore``'s Python-level condition cost about
+    1.1 µs a pair, this about 70 ns. A waiter blocks in C, off the GIL, like the semaphore's."""
+
+    __slots__ = ("acquire", "release")
+
+    def __init__(self, count: int) -> None:
+        tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(count):
+            tokens.put(None)
+        self.acquire: Callable[[], None] = tokens.get
+        self.release: Callable[[], None] = functools.partial(tokens.put, None)
 
 
 class SessionConfig(Protocol):
@@ -58,11 +76,11 @@ class SessionHost(Protocol):
         """True once shutdown has begun: act on nothing more."""
 
     @property
-    def turns(self) -> threading.Semaphore:
+    def turns(self) -> Turns:
         """A turn to read and handle frames (few at once: see ``Server.turns``)."""
 
     @property
-    def ending_turns(self) -> threading.Semaphore:
+    def ending_turns(self) -> Turns:
         """A turn to end a session (few at once, apart from ``turns``)."""
 
     def stop_requested(self) -> bool:

@@ -90,10 +90,13 @@ class Session(FrameHandling):
         poller = select.poll()
         poller.register(sock_fd, _POLL_IN)
         poller.register(self.wake_fd, select.POLLIN)
+        rounds = 0
         while True:
             # Not only ``closing``: under a flood, the thread that is to set it may wait long
-            # for the GIL, while a busy thread like this one sees the stop pipe at once.
-            if self.host.stop_requested():
+            # for the GIL, while a busy thread like this one sees the stop pipe at once. That
+            # costs a system call, so every 16th round (``process`` looks every 64 frames).
+            rounds += 1
+            if self.host.closing or (not rounds & 15 and self.host.stop_requested()):
                 return self.shutdown_ending()
             now = time.monotonic()
             wait, ending = self.timers(now)

@@ -161,6 +161,34 @@ def test_messages_ack_seq_and_echo() -> None:
         assert alice.barrier() == [Deliver("lobby", 5, "eve", "mine")]
 
 
+def test_each_send_of_a_pipelined_run_to_one_room_is_checked() -> None:
+    """The server checks a room once per run of SENDs naming it; every SEND is still judged
+    on its own (MSG-1), and a room that failed is checked again for the next SEND."""
+    with running_server(max_text=4) as server, clients(server, "alice") as (alice,):
+        alice.barrier()
+        alice.send(
+            Send("lobby", "a"),
+            Send("lobby", "long!"),
+            Send("lobby", "b"),
+            Send("bad room", "x"),
+            Send("lobby", "c"),
+            Send("nowhere", "x"),
+            Send("nowhere", "y"),
+            Send("lobby", "d"),
+        )
+        answers = alice.barrier()
+        assert [a.code if isinstance(a, Error) else a for a in answers] == [
+            Ack("lobby", 1),
+            ErrorCode.TEXT_TOO_LONG,
+            Ack("lobby", 2),
+            ErrorCode.ROOM_INVALID,
+            Ack("lobby", 3),
+            ErrorCode.NOT_IN_ROOM,
+            ErrorCode.NOT_IN_ROOM,
+            Ack("lobby", 4),
+        ]
+
+
 def test_direct_messages() -> None:
     with running_server() as server, clients(server, "alice", "Bob", "carol") as (a, b, c):
         a.send(Direct("bob", "psst"), Direct("alice", "me"), Direct("nobody", "?"))

@@ -29,6 +29,7 @@ from spec.constants import ErrorCode, LeaveReason
 
 from ..ending import Ending
 from ..flusher import Flusher
+from ..host import Turns
 from ..hub import Hub
 from ..hubapi import RoomHub
 from ..outbox import Congestion, Outbox
@@ -120,10 +121,10 @@ class Server:
         #: clients, thousands of runnable threads would each wait seconds for the GIL (CPython
         #: hands it to any one waiter), the flusher and the shutdown among them; waiting for a
         #: turn, they wait in first-come order, off the GIL.
-        self.turns = threading.Semaphore(TURNS)
+        self.turns = Turns(TURNS)
         #: The same for ending sessions, apart: a crowd leaving at once queues behind itself,
         #: not ahead of the sessions that go on.
-        self.ending_turns = threading.Semaphore(ENDING_TURNS)
+        self.ending_turns = Turns(ENDING_TURNS)
         #: A pipe any thread, or a signal handler without the GIL, may write to ask for
         #: shutdown (``stop_fd``); running handler threads check it (``stop_poll_fd``).
         self._stop_pipe: tuple[int, int] | None = None
