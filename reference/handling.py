@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Container
+from collections.abc import Callable, Container
 
 from spec.codec import error_frame
 from spec.connection import Connection, Role, State
@@ -110,6 +110,7 @@ class FrameHandling:
         "nick",
         "outbox",
         "pinged",
+        "push",
         "quiet",
         "refilled",
         "tokens",
@@ -120,6 +121,9 @@ class FrameHandling:
         self.config: SessionConfig = host.config
         self.hub: RoomHub = host.hub
         self.outbox = outbox
+        #: Queue bytes for this client: the outbox's own method, so that a fan-out's one call
+        #: per member is one Python call, not two.
+        self.push: Callable[[bytes], None] = outbox.push
         #: The spec's state machine; until WELCOME it limits frames to 65536 (§3.2).
         self.conn = Connection(Role.SERVER)
         self.nick = ""
@@ -138,9 +142,6 @@ class FrameHandling:
     @property
     def state(self) -> State:
         return self.conn.state
-
-    def push(self, data: bytes) -> None:
-        self.outbox.push(data)
 
     def shutdown_ending(self) -> Ending:
         """§11.5, §9.2: everyone gets SERVER_SHUTDOWN, so LEFT notices are skipped. One

@@ -291,7 +291,7 @@ class BlamesReaderSession(Session):
         super().__init__(server, sock, peer)
         self.last_deliver = 0.0
         inner = self.outbox.push
-        self.push = lambda data: self._note(data, inner)  # type: ignore[method-assign]
+        self.push = lambda data: self._note(data, inner)
 
     def _note(self, data: bytes, inner: Any) -> None:
         if data[4] == FrameType.DELIVER:
@@ -314,7 +314,7 @@ class PresenceFirstSession(Session):
     def __init__(self, server: Server, sock: socket.socket, peer: str) -> None:
         super().__init__(server, sock, peer)
         inner = self.outbox.push
-        self.push = lambda data: self._urgent(data, inner)  # type: ignore[method-assign]
+        self.push = lambda data: self._urgent(data, inner)
 
     def _urgent(self, data: bytes, inner: Any) -> None:
         if (

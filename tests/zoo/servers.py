@@ -118,7 +118,7 @@ class _FilteringSession(Session):
     def __init__(self, server: Server, sock: socket.socket, peer: str) -> None:
         super().__init__(server, sock, peer)
         inner = self.outbox.push
-        self.push = lambda data: inner(self.filter(data))  # type: ignore[method-assign]
+        self.push = lambda data: inner(self.filter(data))
 
     def filter(self, data: bytes) -> bytes:
         return data
@@ -175,7 +175,7 @@ class BlockingSession(Session):
     def __init__(self, server: Server, sock: socket.socket, peer: str) -> None:
         super().__init__(server, sock, peer)
         self._write_lock = threading.Lock()
-        self.push = self._blocking_push  # type: ignore[method-assign]
+        self.push = self._blocking_push
 
     def _blocking_push(self, data: bytes) -> None:
         with self._write_lock:
