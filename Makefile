@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 SERVER ?=
 
-.PHONY: test test-verdicts lint typecheck check-code venv server client conformance bench clean vectors docs bench-smoke cluster
+.PHONY: test test-verdicts lint typecheck check-code venv speedups server client conformance bench clean vectors docs bench-smoke cluster
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The optional compiled twin of the SEND scanner (spec/_speedups.c): built where a C compiler
+# and Python's headers are, else one line says the pure-Python path is used. CHATWIRE_PURE=1
+# makes a process use the pure-Python path even when it is built.
+speedups: $(STAMP)
+	$(PY) -m spec._speedups_build
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -25,12 +31,12 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 # Everything but the suite-of-suites runs (about four minutes on two cores).
-test: lint typecheck
+test: speedups lint typecheck
 	$(PY) -m pytest -m "not verdicts"
 
 # The suite's own verdicts: the zoo of broken servers and the reference at seven legal settings
 # and beside other users, each a whole conformance run (about five minutes; CI runs it too).
-test-verdicts: $(STAMP)
+test-verdicts: speedups
 	$(PY) -m pytest -m verdicts
 
 # Rebuild spec/vectors/*.json from spec/schema.py (tests fail while they are out of date).
@@ -41,7 +47,7 @@ vectors: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m spec.doctables --write
 
-server: $(STAMP)
+server: speedups
 	$(PY) -m reference.server --host $(HOST) --port $(PORT)
 
 # Exit status 5 (the server ended the session: the client's last line says how) is no make error.
@@ -49,22 +55,22 @@ client: $(STAMP)
 	@$(PY) -m reference.client --host $(HOST) --port $(PORT) || [ $$? -eq 5 ]
 
 # Redis and three cluster nodes on ports 5001-5003 (PROTOCOL.md §20); try: make client PORT=5002
-cluster: $(STAMP)
+cluster: speedups
 	$(PY) -m reference.cluster --nodes 3 --base-port 5001
 
 # The standard bench sweep beside the naive and raw baselines (a few minutes on 2 cores).
-bench: $(STAMP)
+bench: speedups
 	$(PY) -m bench all --compare --json reports/bench.json
 
 # Every bench scenario at tiny sizes, as tests/test_bench_smoke.py runs it.
-bench-smoke: $(STAMP)
+bench-smoke: speedups
 	$(PY) -m bench all --smoke --compare --json reports/bench-smoke.json
 
 # The conformance suite: against SERVER=HOST:PORT, or (no SERVER) against the reference server
 # started on a free port with short time limits and a small max_frame, so every case can run.
 CONFORMANCE_REFERENCE := $(PY) -m reference.server --port 0 --idle-timeout 2 \
 	--handshake-timeout 2 --slow-timeout 1 --max-clients 150 --max-frame 2048 --max-text 1900
-conformance: $(STAMP)
+conformance: speedups
 ifeq ($(SERVER),)
 	$(PY) -m conformance --launch "$(CONFORMANCE_REFERENCE)" $(CONFORMANCE_ARGS)
 else
@@ -72,4 +78,4 @@ else
 endif
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis spec/_speedups*.so

@@ -3,6 +3,7 @@ byte for byte when building, and in value, acceptance and error code when parsin
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import pytest
@@ -281,18 +282,100 @@ def _frames_of(draw: st.DrawFn) -> bytes:
     return stream[: draw(st.integers(0, len(stream)))] if draw(st.booleans()) else stream
 
 
+def _compiled() -> fastpath.ScanSends | None:
+    try:
+        from spec._speedups import scan_sends
+    except ImportError:
+        return None
+    return scan_sends
+
+
+COMPILED = _compiled()
+#: The pure-Python definition and, where ``make speedups`` built it, its compiled twin.
+SCANNERS = [
+    pytest.param(fastpath.scan_sends_py, id="python"),
+    pytest.param(
+        COMPILED,
+        id="compiled",
+        marks=pytest.mark.skipif(COMPILED is None, reason="spec._speedups is not built"),
+    ),
+]
+
+
+@pytest.mark.parametrize("scan", SCANNERS)
 @settings(max_examples=600, deadline=None)
-@given(st.data())
-def test_scan_sends_takes_what_the_construct_path_accepts(data: st.DataObject) -> None:
+@given(data=st.data())
+def test_scan_sends_takes_what_the_construct_path_accepts(
+    scan: fastpath.ScanSends, data: st.DataObject
+) -> None:
     stream = data.draw(st.composite(_frames_of)())
     max_frame = data.draw(st.sampled_from([6, 64, 70000]))
     limit = data.draw(st.integers(1, 8))
     offset = data.draw(st.integers(0, 3))
     padded = bytearray(b"\xee" * offset + stream)
-    run, end = fastpath.scan_sends(padded, offset, max_frame, limit)
+    run, end = scan(padded, offset, max_frame, limit)
     want, want_end = _one_at_a_time(stream, max_frame, limit)
     assert run == want
     assert end - offset == want_end
+
+
+#: Room and text bytes for runs that repeat rooms: valid, non-ASCII, NUL, bad UTF-8, empty.
+ROOMS = [b"lobby", b"caf\xc3\xa9", b"lob\x00by", b"\xc3", b"", b"lobby"]
+TEXTS = [b"hi", b"", b"\xe6\xbc\xa2\xe5\xad\x97", b"a\x00b", b"\xed\xa0\x80", b"x" * 300]
+
+
+def _repeating_run(draw: st.DrawFn) -> bytes:
+    """SENDs whose rooms repeat (the compiled twin reuses the last room), some bad."""
+    parts = []
+    for _ in range(draw(st.integers(1, 10))):
+        room = draw(st.sampled_from(ROOMS))
+        text = draw(st.sampled_from(TEXTS))
+        body = bytes([len(room)]) + room + len(text).to_bytes(2, "big") + text
+        if draw(st.integers(0, 9)) == 0:  # now and then a length that lies
+            body += draw(st.binary(min_size=1, max_size=3))
+        parts.append((len(body) + 1).to_bytes(4, "big") + bytes([FrameType.SEND]) + body)
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize("scan", SCANNERS)
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_scan_sends_on_runs_that_repeat_rooms(
+    scan: fastpath.ScanSends, data: st.DataObject
+) -> None:
+    stream = data.draw(st.composite(_repeating_run)())
+    limit = data.draw(st.integers(1, 12))
+    run, end = scan(stream, 0, 70000, limit)
+    assert (run, end) == _one_at_a_time(stream, 70000, limit)
+    for (room, _), (after, _) in itertools.pairwise(run):
+        if room == after:  # one object per room while it repeats (take_sends relies on it)
+            assert room is after
+
+
+@pytest.mark.skipif(COMPILED is None, reason="spec._speedups is not built")
+@settings(max_examples=1500, deadline=None)
+@given(stream=st.binary(max_size=200), pos=st.integers(0, 12), limit=st.integers(0, 9))
+def test_the_compiled_twin_agrees_on_arbitrary_bytes(stream: bytes, pos: int, limit: int) -> None:
+    assert COMPILED is not None
+    for max_frame in (0, 5, 40, 70000):
+        assert COMPILED(stream, pos, max_frame, limit) == fastpath.scan_sends_py(
+            stream, pos, max_frame, limit
+        )
+
+
+def test_the_decoder_uses_the_compiled_twin_unless_told_not_to() -> None:
+    import subprocess
+    import sys
+
+    ask = "from spec import fastpath; print(fastpath.COMPILED, fastpath.scan_sends.__module__)"
+    for pure, want in (("1", "False spec.fastpath"), ("0", None)):
+        env = {"CHATWIRE_PURE": pure, "PATH": ""}
+        got = subprocess.run(
+            [sys.executable, "-c", ask], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        if want is None:
+            want = "True spec._speedups" if COMPILED is not None else "False spec.fastpath"
+        assert got == want
 
 
 def test_scan_sends_stops_before_a_bad_send_and_the_splitter_reports_it() -> None:
