@@ -16,6 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from spec import fastpath
+
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 #: The resolution of every CPU time /proc reports, in seconds.
 TICK_S = 1 / _CLOCK_TICKS
@@ -202,4 +204,7 @@ def environment() -> dict[str, Any]:
         "packages": {p: _version(p) for p in ("chatwire", "construct", "matplotlib")},
         "git_commit": _git_commit(),
         "rlimit_nofile": [soft, hard],
+        #: Whether a reference server this bench starts scans SENDs with the compiled twin
+        #: (``spec/_speedups.c``; it inherits this process's environment, CHATWIRE_PURE too).
+        "speedups": fastpath.COMPILED,
     }
