@@ -171,3 +171,43 @@ def test_sigterm_under_a_flood_tells_every_client_once_and_exits() -> None:
     told = [f.fatal for f in flooders]
     assert told == [[ErrorCode.SERVER_SHUTDOWN]] * len(flooders), told
     assert sum(f.after_fatal for f in flooders) == 0
+
+
+def test_a_server_whose_stdout_reader_went_away_serves_on_and_stops_on_sigterm() -> None:
+    """``reference.server | head -1`` with head gone before the 'listening on' line: the
+    print fails (EPIPE), and the server used to leave main with its flusher thread running,
+    deaf to SIGTERM for ever. It serves on, and SIGTERM ends it with status 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reference.server", "--port", "0", "--log-level", "INFO"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # long before the interpreter has even imported the server
+    try:
+        deadline = time.monotonic() + 30
+        line = ""
+        while "stdout is closed" not in line:
+            ready, _, _ = select.select([proc.stderr], [], [], deadline - time.monotonic())
+            assert ready, "no 'stdout is closed' log line in time"
+            line = proc.stderr.readline()
+            assert line, f"the server ended: {proc.wait()}"
+        host, port = line.split()[-1].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as client:
+            client.sendall(encode(Hello("reader-gone")))
+            splitter = FrameSplitter()
+            while (frame := splitter.next_frame()) is None:
+                data = client.recv(4096)
+                assert data, "closed before WELCOME"
+                splitter.receive_data(data)
+            assert frame[0] == FrameType.WELCOME
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=EXIT_WAIT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()

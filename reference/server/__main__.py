@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import resource
 import signal
 import sys
 from typing import TYPE_CHECKING, NoReturn
+
+from spec import fastpath
 
 from .config import ServerConfig
 from .core import Server
@@ -134,6 +137,18 @@ def _cluster_node(
         parser.error(str(exc))
 
 
+def _announce(host: str, port: int) -> None:
+    """The one line on stdout. If whoever started the server has stopped reading (``| head
+    -1``), serve on: what would go to stdout goes nowhere instead."""
+    try:
+        print(f"listening on {host}:{port}", flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        log.info("stdout is closed: listening on %s:%d", host, port)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -165,12 +180,17 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    for signum in STOP_SIGNALS:  # a Python handler, so that the C one runs (and not death)
-        signal.signal(signum, lambda *_: None)
-    signal.set_wakeup_fd(server.stop_fd)
-    host, port = server.address
-    print(f"listening on {host}:{port}", flush=True)
+    # From here on the server runs: whatever happens, SIGTERM and the end of main stop it (its
+    # flusher thread would otherwise keep the process alive, deaf to SIGTERM).
     try:
+        for signum in STOP_SIGNALS:  # a Python handler, so that the C one runs (and not death)
+            signal.signal(signum, lambda *_: None)
+        signal.set_wakeup_fd(server.stop_fd)
+        log.info(
+            "SENDs scanned by %s",
+            "the compiled twin (spec/_speedups.c)" if fastpath.COMPILED else "pure Python",
+        )
+        _announce(*server.address)
         server.wait_stop()
         log.info("stop requested: shutting down")
     finally:
