@@ -10,9 +10,11 @@ with ``more``=1 on all but the last (§3.3).
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable, Sequence
 
+from spec import fastpath
 from spec.constants import FrameType
 from spec.fastpath import frame, str8, str16
 
@@ -89,6 +91,29 @@ def acks_data(room8: bytes, first_seq: int, count: int) -> bytes:
         return b""
     head = _HEADER.pack(len(room8) + 9, FrameType.ACK) + room8
     return head + head.join(map(_U64.pack, range(first_seq, first_seq + count)))
+
+
+def delivers_acks_py(
+    room8: bytes, first_seq: int, sender8: bytes, texts16: Sequence[bytes]
+) -> tuple[bytes, bytes]:
+    """A batch's DELIVERs and its ACKs, each joined (:func:`delivers_data`, :func:`acks_data`)."""
+    return delivers_data(room8, first_seq, sender8, texts16), acks_data(
+        room8, first_seq, len(texts16)
+    )
+
+
+def _pick_delivers_acks() -> Callable[[bytes, int, bytes, Sequence[bytes]], tuple[bytes, bytes]]:
+    if not fastpath.COMPILED:  # not built, or CHATWIRE_PURE: the same choice as the scanner
+        return delivers_acks_py
+    from spec._speedups import delivers_acks as compiled
+
+    return functools.partial(compiled, int(FrameType.DELIVER), int(FrameType.ACK))
+
+
+#: What the hub calls for a batch of several messages: the compiled twin of
+#: :func:`delivers_acks_py` in ``spec/_speedups.c`` when the scanner's is in use, else that.
+#: ``tests/test_frames.py`` holds both to the one-frame builders (and so to construct).
+delivers_acks = _pick_delivers_acks()
 
 
 def whisper(sender8: bytes, text: str) -> bytes:

@@ -195,8 +195,7 @@ class Hub:
                     data = b"".join(delivers)
                     answer = b"".join(a + d for a, d in zip(acks, delivers, strict=True))
                 else:
-                    data = frames.delivers_data(room8, first, sender8, texts16)
-                    answer = frames.acks_data(room8, first, len(texts16))
+                    data, answer = frames.delivers_acks(room8, first, sender8, texts16)
             for other in room.members:
                 if other is not member:
                     other.push(data)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from reference import frames
+from spec import fastpath
 from spec.codec import decode_frame, encode
-from spec.constants import MIN_MAX_FRAME, LeaveReason
+from spec.constants import MIN_MAX_FRAME, FrameType, LeaveReason
 from spec.decoder import FrameDecoder
 from spec.events import (
     Ack,
@@ -68,6 +73,65 @@ def test_joined_batch_builders_match_the_lists(
     assert frames.acks_data(room8, first, len(texts)) == b"".join(
         frames.acks(room8, first, len(texts))
     )
+
+
+def _compiled_delivers_acks() -> Callable[..., tuple[bytes, bytes]] | None:
+    try:
+        from spec._speedups import delivers_acks
+    except ImportError:
+        return None
+    return delivers_acks
+
+
+COMPILED = _compiled_delivers_acks()
+#: The pure-Python batch builder and, where ``make speedups`` built it, its compiled twin.
+BATCH_BUILDERS = [
+    pytest.param(frames.delivers_acks_py, id="python"),
+    pytest.param(
+        functools.partial(COMPILED, int(FrameType.DELIVER), int(FrameType.ACK))
+        if COMPILED is not None
+        else None,
+        id="compiled",
+        marks=pytest.mark.skipif(COMPILED is None, reason="spec._speedups is not built"),
+    ),
+]
+
+
+@pytest.mark.parametrize("build", BATCH_BUILDERS)
+@given(
+    room=st.one_of(names, st.just("")),
+    first=st.one_of(st.integers(0, 2**32), st.integers(2**64 - 40, 2**64 - 9)),
+    sender=names,
+    texts=st.lists(texts, max_size=8),
+)
+def test_a_batch_builder_gives_the_one_frame_builders_bytes(
+    build: Callable[[bytes, int, bytes, list[bytes]], tuple[bytes, bytes]],
+    room: str,
+    first: int,
+    sender: str,
+    texts: list[str],
+) -> None:
+    room8, sender8 = frames.str8(room), frames.str8(sender)
+    texts16 = [frames.str16(t) for t in texts]
+    delivers, acks = build(room8, first, sender8, texts16)
+    assert delivers == b"".join(frames.delivers(room8, first, sender8, texts16))
+    assert acks == b"".join(frames.acks(room8, first, len(texts)))
+
+
+@pytest.mark.skipif(COMPILED is None, reason="spec._speedups is not built")
+def test_the_compiled_batch_builder_refuses_what_it_cannot_build() -> None:
+    assert COMPILED is not None
+    build = functools.partial(COMPILED, int(FrameType.DELIVER), int(FrameType.ACK))
+    with pytest.raises(OverflowError):
+        build(b"\x01r", 2**64 - 1, b"\x01s", [b"\x00\x00", b"\x00\x00"])
+    with pytest.raises(TypeError):
+        build(b"\x01r", 1, b"\x01s", ["not bytes"])
+    assert build(b"\x01r", 2**64 - 1, b"\x01s", []) == (b"", b"")
+
+
+def test_the_hub_uses_the_compiled_batch_builder_when_the_scanner_is_compiled() -> None:
+    compiled = isinstance(frames.delivers_acks, functools.partial)
+    assert compiled is fastpath.COMPILED
 
 
 def test_direct_ack_has_empty_room() -> None:
