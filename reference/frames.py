@@ -102,18 +102,14 @@ def delivers_acks_py(
     )
 
 
-def _pick_delivers_acks() -> Callable[[bytes, int, bytes, Sequence[bytes]], tuple[bytes, bytes]]:
-    if not fastpath.COMPILED:  # not built, or CHATWIRE_PURE: the same choice as the scanner
-        return delivers_acks_py
-    from spec._speedups import delivers_acks as compiled
-
-    return functools.partial(compiled, int(FrameType.DELIVER), int(FrameType.ACK))
-
-
 #: What the hub calls for a batch of several messages: the compiled twin of
-#: :func:`delivers_acks_py` in ``spec/_speedups.c`` when the scanner's is in use, else that.
+#: :func:`delivers_acks_py` when ``spec.fastpath.SPEEDUPS`` is loaded, else that.
 #: ``tests/test_frames.py`` holds both to the one-frame builders (and so to construct).
-delivers_acks = _pick_delivers_acks()
+delivers_acks: Callable[[bytes, int, bytes, Sequence[bytes]], tuple[bytes, bytes]] = (
+    functools.partial(fastpath.SPEEDUPS.delivers_acks, int(FrameType.DELIVER), int(FrameType.ACK))
+    if fastpath.SPEEDUPS is not None
+    else delivers_acks_py
+)
 
 
 def whisper(sender8: bytes, text: str) -> bytes:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable
+from types import ModuleType
 
 from .constants import MAGIC, PROTOCOL_VERSION, FrameType
 from .errors import (
@@ -272,18 +273,22 @@ ENCODERS: dict[FrameType, Callable[..., bytes]] = {
 ScanSends = Callable[[bytes | bytearray, int, int, int], tuple[list[tuple[bytes, bytes]], int]]
 
 
-def _pick_scan_sends() -> tuple[ScanSends, bool]:
+def _load_speedups() -> ModuleType | None:
+    """``spec._speedups`` if ``make speedups`` built it and ``CHATWIRE_PURE`` is unset or 0."""
     if os.environ.get("CHATWIRE_PURE", "") not in ("", "0"):
-        return scan_sends_py, False
+        return None
     try:
-        from ._speedups import scan_sends as compiled
+        from . import _speedups
     except ImportError:
-        return scan_sends_py, False
-    return compiled, True
+        return None
+    return _speedups
 
 
-#: What the decoder calls: the compiled twin of :func:`scan_sends_py` (``spec/_speedups.c``,
-#: about 75 ns a SEND against 550) when ``make speedups`` has built it and ``CHATWIRE_PURE``
-#: is unset or 0; else the pure-Python definition. Both are held to construct and to each
-#: other by ``tests/test_fastpath.py``.
-scan_sends, COMPILED = _pick_scan_sends()
+#: The compiled twins (``spec/_speedups.c``) this process uses, or None: the one place that
+#: decides, for this scanner and for ``reference.frames.delivers_acks``.
+SPEEDUPS = _load_speedups()
+COMPILED = SPEEDUPS is not None
+#: What the decoder calls: the compiled twin of :func:`scan_sends_py` (about 75 ns a SEND
+#: against 550) when :data:`SPEEDUPS` is loaded, else the pure-Python definition. Both are held
+#: to construct and to each other by ``tests/test_fastpath.py``.
+scan_sends: ScanSends = SPEEDUPS.scan_sends if SPEEDUPS is not None else scan_sends_py
