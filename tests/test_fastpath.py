@@ -21,6 +21,7 @@ from spec.constants import FrameType
 from spec.errors import ProtocolError
 from spec.events import Deliver, Event, Hello, Send, UnknownFrame, Welcome
 from tests.frame_strategies import EVENTS
+from tests.speedups import NOT_BUILT, both, compiled
 
 FAST_TYPES = [
     FrameType.HELLO,
@@ -282,24 +283,9 @@ def _frames_of(draw: st.DrawFn) -> bytes:
     return stream[: draw(st.integers(0, len(stream)))] if draw(st.booleans()) else stream
 
 
-def _compiled() -> fastpath.ScanSends | None:
-    try:
-        from spec._speedups import scan_sends
-    except ImportError:
-        return None
-    return scan_sends
-
-
-COMPILED = _compiled()
+COMPILED: fastpath.ScanSends | None = compiled("scan_sends")
 #: The pure-Python definition and, where ``make speedups`` built it, its compiled twin.
-SCANNERS = [
-    pytest.param(fastpath.scan_sends_py, id="python"),
-    pytest.param(
-        COMPILED,
-        id="compiled",
-        marks=pytest.mark.skipif(COMPILED is None, reason="spec._speedups is not built"),
-    ),
-]
+SCANNERS = both(fastpath.scan_sends_py, COMPILED)
 
 
 @pytest.mark.parametrize("scan", SCANNERS)
@@ -352,7 +338,7 @@ def test_scan_sends_on_runs_that_repeat_rooms(
             assert room is after
 
 
-@pytest.mark.skipif(COMPILED is None, reason="spec._speedups is not built")
+@pytest.mark.skipif(COMPILED is None, reason=NOT_BUILT)
 @settings(max_examples=1500, deadline=None)
 @given(stream=st.binary(max_size=200), pos=st.integers(0, 12), limit=st.integers(0, 9))
 def test_the_compiled_twin_agrees_on_arbitrary_bytes(stream: bytes, pos: int, limit: int) -> None:

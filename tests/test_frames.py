@@ -24,6 +24,7 @@ from spec.events import (
     Roster,
     Whisper,
 )
+from tests.speedups import NOT_BUILT, both, compiled
 
 names = st.from_regex(r"[A-Za-z0-9_-]{1,32}", fullmatch=True)
 texts = st.text(
@@ -75,26 +76,13 @@ def test_joined_batch_builders_match_the_lists(
     )
 
 
-def _compiled_delivers_acks() -> Callable[..., tuple[bytes, bytes]] | None:
-    try:
-        from spec._speedups import delivers_acks
-    except ImportError:
-        return None
-    return delivers_acks
-
-
-COMPILED = _compiled_delivers_acks()
+COMPILED: Callable[..., tuple[bytes, bytes]] | None = compiled("delivers_acks")
+#: The compiled batch builder with the frame types bound, as ``reference.frames`` binds them.
+COMPILED_BUILD = (
+    functools.partial(COMPILED, int(FrameType.DELIVER), int(FrameType.ACK)) if COMPILED else None
+)
 #: The pure-Python batch builder and, where ``make speedups`` built it, its compiled twin.
-BATCH_BUILDERS = [
-    pytest.param(frames.delivers_acks_py, id="python"),
-    pytest.param(
-        functools.partial(COMPILED, int(FrameType.DELIVER), int(FrameType.ACK))
-        if COMPILED is not None
-        else None,
-        id="compiled",
-        marks=pytest.mark.skipif(COMPILED is None, reason="spec._speedups is not built"),
-    ),
-]
+BATCH_BUILDERS = both(frames.delivers_acks_py, COMPILED_BUILD)
 
 
 @pytest.mark.parametrize("build", BATCH_BUILDERS)
@@ -118,10 +106,10 @@ def test_a_batch_builder_gives_the_one_frame_builders_bytes(
     assert acks == b"".join(frames.acks(room8, first, len(texts)))
 
 
-@pytest.mark.skipif(COMPILED is None, reason="spec._speedups is not built")
+@pytest.mark.skipif(COMPILED is None, reason=NOT_BUILT)
 def test_the_compiled_batch_builder_refuses_what_it_cannot_build() -> None:
-    assert COMPILED is not None
-    build = functools.partial(COMPILED, int(FrameType.DELIVER), int(FrameType.ACK))
+    build = COMPILED_BUILD
+    assert build is not None
     with pytest.raises(OverflowError):
         build(b"\x01r", 2**64 - 1, b"\x01s", [b"\x00\x00", b"\x00\x00"])
     with pytest.raises(TypeError):
@@ -130,8 +118,8 @@ def test_the_compiled_batch_builder_refuses_what_it_cannot_build() -> None:
 
 
 def test_the_hub_uses_the_compiled_batch_builder_when_the_scanner_is_compiled() -> None:
-    compiled = isinstance(frames.delivers_acks, functools.partial)
-    assert compiled is fastpath.COMPILED
+    bound = isinstance(frames.delivers_acks, functools.partial)
+    assert bound is fastpath.COMPILED
 
 
 def test_direct_ack_has_empty_room() -> None:
