@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The optional compiled twin of the SEND scanner (spec/_speedups.c): built where a C compiler
-# and Python's headers are, else one line says the pure-Python path is used. CHATWIRE_PURE=1
-# makes a process use the pure-Python path even when it is built.
+# The optional compiled twins of the SEND scanner and the batch builder (spec/_speedups.c):
+# built where a C compiler and Python's headers are, else one line says the pure-Python path
+# is used. CHATWIRE_PURE=1 makes a process use the pure-Python path even when they are built.
 speedups: $(STAMP)
 	$(PY) -m spec._speedups_build
 

@@ -204,7 +204,7 @@ def environment() -> dict[str, Any]:
         "packages": {p: _version(p) for p in ("chatwire", "construct", "matplotlib")},
         "git_commit": _git_commit(),
         "rlimit_nofile": [soft, hard],
-        #: Whether a reference server this bench starts scans SENDs with the compiled twin
+        #: Whether a reference server this bench starts uses the compiled twins
         #: (``spec/_speedups.c``; it inherits this process's environment, CHATWIRE_PURE too).
         "speedups": fastpath.COMPILED,
     }

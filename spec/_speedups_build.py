@@ -2,7 +2,7 @@
 place (``make speedups``; ``make test`` runs it). Optional: without a C compiler or Python's
 headers it says so in one line and exits 0, and everything runs on the pure-Python path.
 Rebuilds only when ``_speedups.c`` is newer than the built module. ``--check`` exits 1 if the
-module is not built (CI uses it to make sure both paths were tested).
+module is not built (for a machine that must test both paths; ``.ci/run`` does not ask).
 """
 
 from __future__ import annotations

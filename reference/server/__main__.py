@@ -187,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signum, lambda *_: None)
         signal.set_wakeup_fd(server.stop_fd)
         log.info(
-            "SENDs scanned by %s",
-            "the compiled twin (spec/_speedups.c)" if fastpath.COMPILED else "pure Python",
+            "SEND scanner and batch builder: %s",
+            "the compiled twins (spec/_speedups.c)" if fastpath.COMPILED else "pure Python",
         )
         _announce(*server.address)
         server.wait_stop()
