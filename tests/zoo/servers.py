@@ -257,6 +257,9 @@ class Specimen:
     #: of the fault first (beside the skips the reference gets too).
     unreached: frozenset[str] = frozenset()
     config: dict[str, Any] = field(default_factory=dict)
+    #: Requirements the fault also breaks when the timing of two cases lines up (each with
+    #: the reason at the specimen): the suite may FAIL them too, and no others.
+    timing: frozenset[str] = frozenset()
 
     @property
     def doc(self) -> str:
@@ -327,6 +330,12 @@ ZOO: list[Specimen] = [
         unreached=frozenset(
             {"SLOW-2", "SLOW-3", "SLOW-4", "SLOW-5", "KEEP-7", "KEEP-10", "SLOW-10"}
         ),
+        # The suite's silent client is cut for idleness 2 s into the run, while the §12 case's
+        # stalled member (in the lobby too) is being flooded: once its socket is full, the
+        # silent client's LEFT to it blocks and its IDLE_TIMEOUT comes ~6 s late. Whether the
+        # socket is full by then depends on the machine (3 of 3 runs late on one evening,
+        # on time in earlier CI runs): a true KEEP-5 failure of this server, when it shows.
+        timing=frozenset({"KEEP-5"}),
     ),
     Specimen("never-times-out-idle", _with(NeverIdleSession), frozenset({"KEEP-5"})),
     Specimen(

@@ -1,5 +1,6 @@
 """Each broken server of the zoo, run against the WHOLE suite, is failed for exactly the
-requirements its fault breaks — for no unrelated one, never with a harness ERROR — and skips
+requirements its fault breaks — for no unrelated one (a specimen may name IDs its fault breaks
+only when two cases' timing lines up), never with a harness ERROR — and skips
 nothing but what the reference skips too and what its own failures leave unreached.
 
 The 14 full runs take about ten seconds each, so they run ZOO_WORKERS at a time, each broken
@@ -100,9 +101,9 @@ def test_suite_names_the_fault(specimen: Specimen, zoo_runs: dict[str, ZooRun]) 
     errors = run.with_verdict("ERROR")
     assert not errors, f"harness errors: {sorted(errors)}{tail}"
     failed = run.with_verdict("FAIL", "NON-STRICT")
-    assert failed == specimen.expected, (
+    assert specimen.expected <= failed <= specimen.expected | specimen.timing, (
         f"{specimen.name}: missed {sorted(specimen.expected - failed)},"
-        f" unrelated {sorted(failed - specimen.expected)}{tail}"
+        f" unrelated {sorted(failed - specimen.expected - specimen.timing)}{tail}"
     )
     skipped = run.with_verdict("SKIPPED")
     allowed = {r for r in EXPECTED_SKIPS if r in run.verdicts()} | specimen.unreached
