@@ -19,6 +19,7 @@ from . import (
     plot,
     preflight,
     procstat,
+    repeats,
     report,
     shutdown,
     slow,
@@ -43,7 +44,7 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
 }
 #: How many points each scenario measures per server.
 POINTS: dict[str, Callable[[Preset], int]] = {
-    "fanout": lambda p: 2 * len(p.fanout_sizes),
+    "fanout": lambda p: len(p.fanout_variants) * len(p.fanout_sizes),
     "throughput": lambda p: len(p.throughput_sizes),
     "connections": lambda p: len(p.connection_levels),
     "slow-consumer": lambda p: 2,
@@ -93,6 +94,31 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--payload", type=int, help="message text bytes (at least 20)")
     p.add_argument("--batch", type=int, help="frames per send call when flooding (default 64)")
     p.add_argument("--window", type=int, help="chatwire: most unACKed messages a sender keeps")
+    p.add_argument(
+        "--variant",
+        choices=("flood", "paced"),
+        help="fanout: only the flooding or only the paced runs (default both)",
+    )
+    p.add_argument(
+        "--pace",
+        type=float,
+        metavar="HZ",
+        help="fanout: the paced sender's messages per second at every N "
+        "(default 10,000 deliveries/s ÷ N, within 5..500)",
+    )
+    p.add_argument(
+        "--pace-seconds",
+        type=float,
+        metavar="S",
+        help="fanout: how long a paced run offers messages (default 1)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="K",
+        help="measure every point K times, the servers taking turns; report medians",
+    )
     p.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the scaling curves")
     p.add_argument(
@@ -121,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
         return 2
+    if not 1 <= args.repeat <= 100:
+        print("--repeat must be 1..100", file=sys.stderr)
+        return 2
     preset = PRESETS["smoke" if args.smoke else "standard"].with_sizes(args.sizes)
     if args.payload is not None:
         if not 20 <= args.payload <= 4000:
@@ -136,6 +165,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"--{name} must be at least 1", file=sys.stderr)
                 return 2
             preset = replace(preset, **{name: value})
+    if args.pace is not None:
+        if not 0.5 <= args.pace <= 100_000:
+            print("--pace must be 0.5..100000 messages per second", file=sys.stderr)
+            return 2
+        preset = replace(preset, paced_hz=(args.pace, args.pace))
+    if args.pace_seconds is not None:
+        if not 0.1 <= args.pace_seconds <= 600:
+            print("--pace-seconds must be 0.1..600", file=sys.stderr)
+            return 2
+        preset = replace(preset, paced_seconds=args.pace_seconds)
+    if args.variant is not None:
+        preset = replace(preset, fanout_variants=(args.variant,))
     try:
         targets = _targets(args)
         if args.server is not None:
@@ -151,13 +192,15 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(not args.quiet)
     pool = Pool(args.workers) if names != ["codec"] else Pool(0)
     ctx = Context(pool, preset, targets, progress)
-    progress.plan(sum(_points(name, preset, len(targets)) for name in names))
+    progress.plan(args.repeat * sum(_points(name, preset, len(targets)) for name in names))
     started = time.time()
     interrupted = False
     try:
-        for name in names:
-            progress.say(f"scenario {name}")
-            SCENARIOS[name](ctx)
+        for run in range(args.repeat):
+            for name in names:
+                again = f" (run {run + 1} of {args.repeat})" if args.repeat > 1 else ""
+                progress.say(f"scenario {name}{again}")
+                SCENARIOS[name](ctx)
     except (ServerError, WorkerError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
@@ -167,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         progress.close()
         pool.close()
+    ctx.results = repeats.combine(ctx.results, args.repeat)
     print(report.tables(ctx.results, None if args.wide else report.WIDTH))
     options = {
         "argv": sys.argv[1:] if argv is None else argv,
@@ -174,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         "preset": asdict(preset),
         "targets": [asdict(t) for t in targets],
         "workers": args.workers,
+        "repeat": args.repeat,
         "fd_limit": list(fd_limit),
         "started_unix": started,
         "wall_seconds": time.time() - started,

@@ -16,6 +16,8 @@ class Preset:
     paced_deliveries_per_s: int
     paced_seconds: float
     paced_hz: tuple[float, float]
+    #: Which fan-out runs to make per N: "flood", "paced", or both.
+    fanout_variants: tuple[str, ...]
     throughput_sizes: tuple[int, ...]
     throughput_deliveries: int
     throughput_messages: tuple[int, int]
@@ -92,6 +94,7 @@ STANDARD = Preset(
     paced_deliveries_per_s=10_000,
     paced_seconds=1.0,
     paced_hz=(5.0, 500.0),
+    fanout_variants=("flood", "paced"),
     throughput_sizes=(2, 8, 32, 64),
     throughput_deliveries=1_000_000,
     throughput_messages=(100, 20_000),
@@ -121,6 +124,7 @@ SMOKE = Preset(
     paced_deliveries_per_s=400,
     paced_seconds=0.2,
     paced_hz=(20.0, 200.0),
+    fanout_variants=("flood", "paced"),
     throughput_sizes=(2, 3),
     throughput_deliveries=300,
     throughput_messages=(20, 100),

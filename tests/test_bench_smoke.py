@@ -254,6 +254,53 @@ def test_capacity_names_the_limit_a_point_would_hit() -> None:
     assert too_many is not None and "RLIMIT_NOFILE" in too_many
 
 
+@pytest.mark.network
+@pytest.mark.timeout(120)
+def test_a_paced_point_of_its_own_pace_measured_twice_reports_medians(tmp_path: Path) -> None:
+    """``--variant paced --pace HZ --pace-seconds S --repeat K``: only paced points, at that
+    pace for that long, each measured K times on every server and reported once."""
+    out = tmp_path / "bench.json"
+    args = ("fanout", "--smoke", "--sizes", "2", "--variant", "paced", "--pace", "40")
+    done = bench(*args, "--pace-seconds", "0.5", "--repeat", "2", "--compare", "--json",
+                 str(out), "--quiet", timeout=110)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["options"]["repeat"] == 2
+    results = report["results"]
+    assert sorted(r["server"] for r in results) == sorted(COMPARED)
+    for r in results:
+        assert r["variant"] == "paced" and r["params"] == {"N": 2, "messages": 20, "pace_hz": 40.0}
+        f = r["figures"]
+        assert f["runs"] == 2 and f["status"] == "complete", f
+        assert f["delivered_fraction"] == 1.0 and f["messages"] == 20
+        for low, high in f["spread"].values():
+            assert low < high
+    assert "fan-out: one sender, N receivers in one room — paced" in done.stdout
+
+
+def test_repeated_points_combine_into_medians_and_keep_the_worst_status() -> None:
+    from bench.repeats import combine
+
+    def run(server: str, rate: float, status: str = "complete") -> Result:
+        figures = {"status": status, "deliveries_per_s": rate, "lat_p99_ms": None, "ok": True}
+        return Result("fanout", "paced", {"N": 16}, server, figures)
+
+    runs = [run("a", 3.0), run("b", 10.0), run("a", 1.0), run("b", 10.0), run("a", 2.0)]
+    runs.append(run("b", 40.0, "deadline"))
+    assert combine(runs, 1) is runs
+    a, b = combine(runs, 3)
+    assert (a.server, b.server) == ("a", "b")
+    assert a.figures == {
+        "status": "complete",
+        "deliveries_per_s": 2.0,
+        "lat_p99_ms": None,
+        "ok": True,
+        "runs": 3,
+        "spread": {"deliveries_per_s": [1.0, 3.0]},
+    }
+    assert b.figures["status"] == "deadline" and b.figures["deliveries_per_s"] == 10.0
+
+
 @pytest.mark.timeout(30)
 def test_command_line_errors_are_one_line_and_nonzero() -> None:
     done = bench("fanout", "--server", "10.1.2.3:5000", timeout=20)
@@ -262,6 +309,14 @@ def test_command_line_errors_are_one_line_and_nonzero() -> None:
     assert len(done.stderr.strip().splitlines()) == 1
     assert bench("nosuch", timeout=20).returncode == 2
     assert bench("fanout", "--sizes", "0,4", timeout=20).returncode == 2
+    for wrong, says in (
+        (("--pace", "0"), "--pace must be"),
+        (("--pace-seconds", "9999"), "--pace-seconds must be"),
+        (("--repeat", "0"), "--repeat must be"),
+    ):
+        done = bench("fanout", "--smoke", *wrong, timeout=20)
+        assert done.returncode == 2 and done.stderr.startswith(says), done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
     if not plot.available():
         done = bench("codec", "--smoke", "--plot", "x.png", timeout=20)
         assert done.returncode == 2
