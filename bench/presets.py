@@ -88,9 +88,10 @@ STANDARD = Preset(
     name="standard",
     fanout_sizes=(1, 4, 16, 64, 256, 1000),
     fanout_deliveries=1_000_000,
-    #: Up to 200,000 messages a point: at N=1 and 4, 20,000 made a flood of 20-40 ms, too short
-    #: to measure (ramp-up and a few clock ticks of CPU decided the figures).
-    fanout_messages=(500, 200_000),
+    #: Up to 1,000,000 messages a point: at N=1 and 4, 20,000 made a flood of 20-40 ms and
+    #: 200,000 one of 0.2-0.3 s, too short to measure (ramp-up and a few clock ticks of CPU
+    #: decided the figures); now about a second.
+    fanout_messages=(500, 1_000_000),
     paced_deliveries_per_s=10_000,
     paced_seconds=1.0,
     paced_hz=(5.0, 500.0),

@@ -51,8 +51,13 @@ class Stream:
         self.first_rx_ns = 0
         self.last_rx_ns = 0
         self.latencies_ns: list[int] = []
+        #: Seqs seen (index: seq - base - 1), recorded by ``FrameStream._mark``; the run in
+        #: order that the hot loop keeps without recording is [``_run_from``, ``_top``].
         self._seen = bytearray()
         self._last_seq = 0
+        #: The highest seq seen so far (-2: none yet, so no seq continues it).
+        self._top = -2
+        self._run_from = -1
 
     def opening(self) -> bytes:
         raise NotImplementedError

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench import capacity, hostile, plot, procstat
 from bench.bystanders import ProbeLog
@@ -417,6 +419,40 @@ def test_counting_reports_duplicates_reordering_and_stale_seqs() -> None:
     assert stream.dup == 1  # 12 twice
     assert stream.reordered == 1  # 13 after 14
     assert stream.bad_seq == 1  # 3 is before the join's seq
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 60), max_size=80).map(lambda s: sorted(s)[: len(s) // 2] + s),
+    st.integers(1, 30),
+    st.randoms(use_true_random=False),
+)
+def test_seq_checks_count_as_one_seen_set_would_in_any_split(
+    seqs: list[int], cut: int, rng: random.Random
+) -> None:
+    """The hot loop keeps a run in order without recording it; what it counts must be what
+    a plain set of seen seqs counts: duplicates, seqs below the previous one, seqs from
+    before the stream's base (5). ACKs and DELIVERs share one seq space."""
+    stream = ChatwireStream("me", "r", True, 1)
+    _chatwire_ready(stream, "r", 5)
+    wire = b"".join(
+        encode(Ack("r", q) if rng.random() < 0.3 else Deliver("r", q, "a", f"{0:020d}"))
+        for q in seqs
+    )
+    for i in range(0, len(wire), cut):
+        stream.feed(wire[i : i + cut], 0)
+    seen: set[int] = set()
+    dup = reordered = bad = last = 0
+    for q in seqs:
+        if q <= 5:
+            bad += 1
+            continue
+        dup += q in seen
+        seen.add(q)
+        reordered += q < last
+        last = q
+    assert (stream.dup, stream.reordered, stream.bad_seq) == (dup, reordered, bad)
+    assert stream.delivered + stream.acked == len(seqs)
 
 
 def test_sender_batches_decode_to_what_receivers_count() -> None:
