@@ -104,13 +104,13 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         metavar="HZ",
         help="fanout: the paced sender's messages per second at every N "
-        "(default 10,000 deliveries/s ÷ N, within 5..500)",
+        "(default: 10,000 deliveries/s ÷ N, within 5..500; --smoke 400 ÷ N, within 20..200)",
     )
     p.add_argument(
         "--pace-seconds",
         type=float,
         metavar="S",
-        help="fanout: how long a paced run offers messages (default 1)",
+        help="fanout: how long a paced run offers messages (default: 1; --smoke 0.2)",
     )
     p.add_argument(
         "--repeat",
@@ -165,6 +165,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"--{name} must be at least 1", file=sys.stderr)
                 return 2
             preset = replace(preset, **{name: value})
+    fanout_only = [
+        f"--{name.replace('_', '-')}"
+        for name in ("variant", "pace", "pace_seconds")
+        if getattr(args, name) is not None
+    ]
+    if fanout_only and args.scenario not in ("fanout", "all"):
+        print(f"{fanout_only[0]} is for the fanout scenario only", file=sys.stderr)
+        return 2
+    if args.variant == "flood" and (args.pace is not None or args.pace_seconds is not None):
+        print("--pace and --pace-seconds are for paced runs, not --variant flood", file=sys.stderr)
+        return 2
     if args.pace is not None:
         if not 0.5 <= args.pace <= 100_000:
             print("--pace must be 0.5..100000 messages per second", file=sys.stderr)

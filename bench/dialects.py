@@ -38,6 +38,11 @@ _ERROR: Final = int(FrameType.ERROR)
 RAW_READY: Final = encode(Pong(0))
 
 
+#: Seqs further than this above a stream's base are counted as bad, not recorded (the record
+#: is a byte per seq).
+_SEQ_SPAN = 50_000_000
+
+
 class FrameStream(BufferedStream):
     """chatwire and raw: length-prefixed frames, DELIVERs counted from their headers."""
 
@@ -87,6 +92,8 @@ class FrameStream(BufferedStream):
         delivered = delivered_before = self.delivered
         acked = acked_before = self.acked
         top = self._top
+        # The seqs ``_mark`` takes (it counts those further from the base as bad).
+        ceiling = -1 if self.base_seq is None else self.base_seq + 1 + _SEQ_SPAN
         unpack_len, unpack_u64 = _LEN.unpack_from, _U64.unpack_from
         while end_all - pos >= 5:
             (length,) = unpack_len(buf, pos)
@@ -99,7 +106,7 @@ class FrameStream(BufferedStream):
             ftype = buf[pos + 4]
             if ftype in (_DELIVER, _ACK):
                 (seq,) = unpack_u64(buf, pos + 6 + buf[pos + 5])
-                if seq == top + 1:
+                if seq == top + 1 and seq <= ceiling:
                     top = seq
                 else:
                     self._top = top
@@ -140,7 +147,7 @@ class FrameStream(BufferedStream):
             self._record(self._run_from - base - 1, top - base)
             self._last_seq = top
         index = seq - base - 1
-        if index < 0 or index > 50_000_000:
+        if index < 0 or index > _SEQ_SPAN:
             self.bad_seq += 1
         else:
             seen = self._seen
